@@ -1,0 +1,323 @@
+//! Configuration, read once from the environment at start-up.
+//!
+//! Every problem is reported as one line that names the setting to fix, and stops the process before
+//! it answers the host's readiness ping, so a misconfigured app fails loudly at deployment.
+
+use azure_core::http::Url;
+use base64::Engine;
+use std::time::Duration;
+use crate::events::Family;
+
+/// Azurite's well-known development account (public, documented by Microsoft).
+const DEV_ACCOUNT: &str = "devstoreaccount1";
+const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Per-invocation storage budget unless `ARCHIVE_BUDGET_MS` says otherwise: well under Event Grid's
+/// 30 s delivery timeout, so a slow storage turns into a retried failure rather than a duplicate.
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
+/// The host repeats `data` in `Metadata`, so a 1 MB event makes a ~2 MB request; this leaves room for
+/// batches while still bounding what one request can make us buffer.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("no storage configured: set ARCHIVE_STORAGE (or AzureWebJobsStorage) to a connection string, or ARCHIVE_STORAGE__blobServiceUri for managed identity")]
+    NoStorage,
+    #[error("{setting}: {problem}")]
+    Invalid { setting: String, problem: String },
+}
+
+fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting: setting.to_owned(), problem: problem.into() }
+}
+
+/// How we authenticate to Blob Storage.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageAuth {
+    /// A connection string with `SharedAccessSignature`: used as is.
+    Sas { blob_endpoint: Url, sas: String },
+    /// A connection string with `AccountKey` (or Azurite's development account): turned into an
+    /// account SAS at start-up, because the Blob SDK has no Shared Key support.
+    AccountKey { blob_endpoint: Url, account: String, key: Vec<u8> },
+    /// The identity-based Functions convention (`…__blobServiceUri`, `…__accountName`).
+    ManagedIdentity { blob_endpoint: Url, client_id: Option<String> },
+}
+
+impl StorageAuth {
+    pub fn blob_endpoint(&self) -> &Url {
+        match self {
+            StorageAuth::Sas { blob_endpoint, .. }
+            | StorageAuth::AccountKey { blob_endpoint, .. }
+            | StorageAuth::ManagedIdentity { blob_endpoint, .. } => blob_endpoint,
+        }
+    }
+}
+
+// Secrets stay out of logs and panics.
+impl std::fmt::Debug for StorageAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageAuth::Sas { blob_endpoint, .. } => write!(f, "Sas({blob_endpoint})"),
+            StorageAuth::AccountKey { blob_endpoint, account, .. } => write!(f, "AccountKey({account} at {blob_endpoint})"),
+            StorageAuth::ManagedIdentity { blob_endpoint, client_id } => {
+                write!(f, "ManagedIdentity({blob_endpoint}, client id {client_id:?})")
+            }
+        }
+    }
+}
+
+/// Container names per family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Containers {
+    pub sms: String,
+    pub chat: String,
+    pub advanced_messaging: String,
+    pub other: String,
+    pub quarantine: String,
+}
+
+impl Containers {
+    pub fn for_family(&self, family: Family) -> &str {
+        match family {
+            Family::Sms => &self.sms,
+            Family::Chat => &self.chat,
+            Family::AdvancedMessaging => &self.advanced_messaging,
+            Family::Other => &self.other,
+            Family::Quarantine => &self.quarantine,
+        }
+    }
+
+    pub fn all(&self) -> [&str; 5] {
+        Family::ALL.map(|f| self.for_family(f))
+    }
+}
+
+impl Default for Containers {
+    fn default() -> Self {
+        Containers {
+            sms: "acs-sms".into(),
+            chat: "acs-chat".into(),
+            advanced_messaging: "acs-advanced-messaging".into(),
+            other: "acs-other".into(),
+            quarantine: "acs-quarantine".into(),
+        }
+    }
+}
+
+/// Everything the handler needs, built once.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub storage: StorageAuth,
+    /// Which setting the storage came from, for the start-up log line.
+    pub storage_setting: String,
+    pub containers: Containers,
+    pub budget: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Builds the configuration from any key lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| invalid("FUNCTIONS_CUSTOMHANDLER_PORT", format!("{p:?} is not a port number")))?,
+            None => 3000,
+        };
+        let (storage_setting, storage) = storage_from(&get)?;
+        let mut containers = Containers::default();
+        for (setting, slot) in [
+            ("ARCHIVE_CONTAINER_SMS", &mut containers.sms),
+            ("ARCHIVE_CONTAINER_CHAT", &mut containers.chat),
+            ("ARCHIVE_CONTAINER_ADVANCED_MESSAGING", &mut containers.advanced_messaging),
+            ("ARCHIVE_CONTAINER_OTHER", &mut containers.other),
+            ("ARCHIVE_CONTAINER_QUARANTINE", &mut containers.quarantine),
+        ] {
+            if let Some(name) = get(setting) {
+                validate_container_name(&name).map_err(|problem| invalid(setting, problem))?;
+                *slot = name;
+            }
+        }
+        let budget = match get("ARCHIVE_BUDGET_MS") {
+            Some(ms) => match ms.trim().parse::<u64>() {
+                Ok(ms @ 100..=25_000) => Duration::from_millis(ms),
+                _ => return Err(invalid("ARCHIVE_BUDGET_MS", format!("{ms:?} is not a number of milliseconds from 100 to 25000"))),
+            },
+            None => DEFAULT_BUDGET,
+        };
+        Ok(Config { port, storage, storage_setting, containers, budget })
+    }
+}
+
+fn storage_from(get: &impl Fn(&str) -> Option<String>) -> Result<(String, StorageAuth), ConfigError> {
+    for prefix in ["ARCHIVE_STORAGE", "AzureWebJobsStorage"] {
+        if let Some(conn) = get(prefix) {
+            return Ok((prefix.to_owned(), parse_connection_string(&conn).map_err(|p| invalid(prefix, p))?));
+        }
+        if let Some(auth) = identity_based(prefix, get)? {
+            return Ok((format!("{prefix}__*"), auth));
+        }
+    }
+    Err(ConfigError::NoStorage)
+}
+
+/// The Functions identity-based connection convention: `{prefix}__blobServiceUri` (or `__serviceUri`,
+/// or `__accountName`), with an optional `{prefix}__clientId` for a user-assigned identity.
+fn identity_based(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result<Option<StorageAuth>, ConfigError> {
+    let uri_setting = [format!("{prefix}__blobServiceUri"), format!("{prefix}__serviceUri")]
+        .into_iter()
+        .find_map(|k| get(&k).map(|v| (k, v)));
+    let blob_endpoint = match (uri_setting, get(&format!("{prefix}__accountName"))) {
+        (Some((setting, uri)), _) => {
+            let url = Url::parse(uri.trim()).map_err(|e| invalid(&setting, format!("not a URL ({e})")))?;
+            if url.scheme() != "https" {
+                return Err(invalid(&setting, "managed identity needs an https endpoint"));
+            }
+            url
+        }
+        (None, Some(account)) => Url::parse(&format!("https://{}.blob.core.windows.net", account.trim()))
+            .map_err(|e| invalid(&format!("{prefix}__accountName"), e.to_string()))?,
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(StorageAuth::ManagedIdentity { blob_endpoint, client_id: get(&format!("{prefix}__clientId")) }))
+}
+
+/// Parses an Azure Storage connection string (keys are case-insensitive, as in the .NET parser).
+pub fn parse_connection_string(conn: &str) -> Result<StorageAuth, String> {
+    let mut parts = std::collections::HashMap::new();
+    for part in conn.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| "is not a connection string (expected Key=Value;Key=Value)".to_owned())?;
+        parts.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+    }
+    let get = |k: &str| parts.get(k).map(String::as_str);
+    let dev_key = || base64::engine::general_purpose::STANDARD.decode(DEV_KEY).expect("the well-known key is base64");
+    if get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        let host = get("developmentstorageproxyuri").unwrap_or("http://127.0.0.1");
+        let blob_endpoint = Url::parse(&format!("{}:10000/{DEV_ACCOUNT}", host.trim_end_matches('/')))
+            .map_err(|e| format!("DevelopmentStorageProxyUri is not a URL ({e})"))?;
+        return Ok(StorageAuth::AccountKey { blob_endpoint, account: DEV_ACCOUNT.into(), key: dev_key() });
+    }
+    let account = get("accountname");
+    let blob_endpoint = match (get("blobendpoint"), account) {
+        (Some(endpoint), _) => Url::parse(endpoint).map_err(|e| format!("BlobEndpoint is not a URL ({e})"))?,
+        (None, Some(account)) => {
+            let protocol = get("defaultendpointsprotocol").unwrap_or("https");
+            let suffix = get("endpointsuffix").unwrap_or("core.windows.net");
+            Url::parse(&format!("{protocol}://{account}.blob.{suffix}"))
+                .map_err(|e| format!("AccountName/EndpointSuffix do not make a URL ({e})"))?
+        }
+        (None, None) => return Err("has neither BlobEndpoint nor AccountName".into()),
+    };
+    if let Some(sas) = get("sharedaccesssignature") {
+        return Ok(StorageAuth::Sas { blob_endpoint, sas: sas.trim_start_matches('?').to_owned() });
+    }
+    match (account, get("accountkey")) {
+        (Some(account), Some(key)) => {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(key)
+                .map_err(|_| "AccountKey is not valid base64".to_owned())?;
+            Ok(StorageAuth::AccountKey { blob_endpoint, account: account.to_owned(), key })
+        }
+        _ => Err("has neither SharedAccessSignature nor AccountName with AccountKey".into()),
+    }
+}
+
+fn validate_container_name(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid container name (3-63 lower-case letters, digits and single hyphens)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn development_storage_means_azurite_well_known_account() {
+        let c = config(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]).unwrap();
+        assert_eq!(c.storage_setting, "AzureWebJobsStorage");
+        let StorageAuth::AccountKey { blob_endpoint, account, .. } = c.storage else { panic!() };
+        assert_eq!(blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+        assert_eq!(account, "devstoreaccount1");
+        assert_eq!(c.containers, Containers::default());
+        assert_eq!(c.budget, DEFAULT_BUDGET);
+        assert_eq!(c.port, 3000);
+    }
+
+    #[test]
+    fn archive_storage_wins_over_azure_web_jobs_storage() {
+        let c = config(&[
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            ("ARCHIVE_STORAGE", "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=?sv=1&sig=abc"),
+        ])
+        .unwrap();
+        assert_eq!(c.storage_setting, "ARCHIVE_STORAGE");
+        assert_eq!(
+            c.storage,
+            StorageAuth::Sas { blob_endpoint: Url::parse("https://acct.blob.core.windows.net").unwrap(), sas: "sv=1&sig=abc".into() }
+        );
+    }
+
+    #[test]
+    fn account_key_connection_string_builds_the_endpoint() {
+        let auth = parse_connection_string(
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5;EndpointSuffix=core.windows.net",
+        )
+        .unwrap();
+        assert_eq!(
+            auth,
+            StorageAuth::AccountKey {
+                blob_endpoint: Url::parse("https://acct.blob.core.windows.net").unwrap(),
+                account: "acct".into(),
+                key: b"key".to_vec()
+            }
+        );
+        assert!(!format!("{auth:?}").contains("a2V5"));
+    }
+
+    #[test]
+    fn identity_based_connection_uses_managed_identity() {
+        let c = config(&[("AzureWebJobsStorage__accountName", "acct"), ("AzureWebJobsStorage__clientId", "cid")]).unwrap();
+        assert_eq!(
+            c.storage,
+            StorageAuth::ManagedIdentity {
+                blob_endpoint: Url::parse("https://acct.blob.core.windows.net").unwrap(),
+                client_id: Some("cid".into())
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_what_to_fix() {
+        assert_eq!(config(&[]).unwrap_err(), ConfigError::NoStorage);
+        let e = config(&[("ARCHIVE_STORAGE", "AccountName=a;AccountKey=***")]).unwrap_err();
+        assert_eq!(e.to_string(), "ARCHIVE_STORAGE: AccountKey is not valid base64");
+        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("ARCHIVE_CONTAINER_SMS", "Bad_Name")]).unwrap_err();
+        assert!(e.to_string().starts_with("ARCHIVE_CONTAINER_SMS: "), "{e}");
+        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("ARCHIVE_BUDGET_MS", "60000")]).unwrap_err();
+        assert!(e.to_string().starts_with("ARCHIVE_BUDGET_MS: "), "{e}");
+        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("FUNCTIONS_CUSTOMHANDLER_PORT", "x")]).unwrap_err();
+        assert!(e.to_string().starts_with("FUNCTIONS_CUSTOMHANDLER_PORT: "), "{e}");
+        assert!(!ConfigError::NoStorage.to_string().ends_with('.'));
+    }
+}

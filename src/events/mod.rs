@@ -1,0 +1,210 @@
+//! The ACS event types we model, and their normalised projection (`fields` in the record).
+//!
+//! Each modelled event type maps to a stable `kind` (its name in lowerCamelCase, which is also the
+//! first segment of its blob names) and a typed, tolerant model of its `data`. Event types are matched
+//! case-insensitively: the references show `microsoft.EventHUB.…`-style casing drift.
+
+pub mod advanced;
+pub mod chat;
+mod de;
+pub mod sms;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// The container an event is archived in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Family {
+    Sms,
+    Chat,
+    AdvancedMessaging,
+    /// A well-formed event of a type we do not model (other ACS events, storage events, ...).
+    Other,
+    /// Anything that is not a usable event.
+    Quarantine,
+}
+
+impl Family {
+    pub const ALL: [Family; 5] = [
+        Family::Sms,
+        Family::Chat,
+        Family::AdvancedMessaging,
+        Family::Other,
+        Family::Quarantine,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Sms => "sms",
+            Family::Chat => "chat",
+            Family::AdvancedMessaging => "advancedMessaging",
+            Family::Other => "other",
+            Family::Quarantine => "quarantine",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    SmsReceived,
+    SmsDeliveryReport,
+    ChatMessage,
+    ChatThread,
+    ChatParticipant,
+    AdvancedMessageReceived,
+    AdvancedMessageDeliveryStatus,
+    AdvancedMessageAnalysis,
+}
+
+/// A modelled event type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KnownType {
+    pub event_type: &'static str,
+    pub kind: &'static str,
+    pub family: Family,
+    model: Model,
+}
+
+const fn known(event_type: &'static str, kind: &'static str, family: Family, model: Model) -> KnownType {
+    KnownType { event_type, kind, family, model }
+}
+
+/// Every modelled event type: SMS (2), chat (18 current + 2 legacy), advanced messaging (3).
+pub const KNOWN_TYPES: &[KnownType] = {
+    use Family::*;
+    use Model::*;
+    &[
+        known("Microsoft.Communication.SMSReceived", "smsReceived", Sms, SmsReceived),
+        known("Microsoft.Communication.SMSDeliveryReportReceived", "smsDeliveryReportReceived", Sms, SmsDeliveryReport),
+        known("Microsoft.Communication.ChatMessageReceived", "chatMessageReceived", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatMessageEdited", "chatMessageEdited", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatMessageDeleted", "chatMessageDeleted", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatMessageReceivedInThread", "chatMessageReceivedInThread", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatMessageEditedInThread", "chatMessageEditedInThread", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatMessageDeletedInThread", "chatMessageDeletedInThread", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatTypingIndicatorReceivedInThread", "chatTypingIndicatorReceivedInThread", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatAzureBotCommandReceivedInThread", "chatAzureBotCommandReceivedInThread", Chat, ChatMessage),
+        known("Microsoft.Communication.ChatThreadCreatedWithUser", "chatThreadCreatedWithUser", Chat, ChatThread),
+        known("Microsoft.Communication.ChatThreadWithUserDeleted", "chatThreadWithUserDeleted", Chat, ChatThread),
+        known("Microsoft.Communication.ChatThreadPropertiesUpdatedPerUser", "chatThreadPropertiesUpdatedPerUser", Chat, ChatThread),
+        known("Microsoft.Communication.ChatThreadCreated", "chatThreadCreated", Chat, ChatThread),
+        known("Microsoft.Communication.ChatThreadDeleted", "chatThreadDeleted", Chat, ChatThread),
+        known("Microsoft.Communication.ChatThreadPropertiesUpdated", "chatThreadPropertiesUpdated", Chat, ChatThread),
+        known("Microsoft.Communication.ChatParticipantAddedToThreadWithUser", "chatParticipantAddedToThreadWithUser", Chat, ChatParticipant),
+        known("Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser", "chatParticipantRemovedFromThreadWithUser", Chat, ChatParticipant),
+        known("Microsoft.Communication.ChatThreadParticipantAdded", "chatThreadParticipantAdded", Chat, ChatParticipant),
+        known("Microsoft.Communication.ChatThreadParticipantRemoved", "chatThreadParticipantRemoved", Chat, ChatParticipant),
+        known("Microsoft.Communication.ChatMemberAddedToThreadWithUser", "chatMemberAddedToThreadWithUser", Chat, ChatParticipant),
+        known("Microsoft.Communication.ChatMemberRemovedFromThreadWithUser", "chatMemberRemovedFromThreadWithUser", Chat, ChatParticipant),
+        known("Microsoft.Communication.AdvancedMessageReceived", "advancedMessageReceived", AdvancedMessaging, AdvancedMessageReceived),
+        known("Microsoft.Communication.AdvancedMessageDeliveryStatusUpdated", "advancedMessageDeliveryStatusUpdated", AdvancedMessaging, AdvancedMessageDeliveryStatus),
+        known("Microsoft.Communication.AdvancedMessageAnalysisCompleted", "advancedMessageAnalysisCompleted", AdvancedMessaging, AdvancedMessageAnalysis),
+    ]
+};
+
+/// The modelled type for an `eventType`/`type` string, matched case-insensitively.
+pub fn known_type(event_type: &str) -> Option<&'static KnownType> {
+    KNOWN_TYPES
+        .iter()
+        .find(|k| k.event_type.eq_ignore_ascii_case(event_type))
+}
+
+/// The normalised projection of an event's `data`.
+#[derive(Debug, PartialEq)]
+pub enum Fields {
+    SmsReceived(sms::SmsReceived),
+    SmsDeliveryReport(sms::SmsDeliveryReport),
+    ChatMessage(chat::ChatMessage),
+    ChatThread(chat::ChatThread),
+    ChatParticipant(chat::ChatParticipant),
+    AdvancedMessageReceived(advanced::AdvancedMessageReceived),
+    AdvancedMessageDeliveryStatus(advanced::AdvancedMessageDeliveryStatus),
+    AdvancedMessageAnalysis(advanced::AdvancedMessageAnalysis),
+    /// Unmodelled types, and modelled ones whose `data` is not an object.
+    Empty,
+    /// Why a quarantined input is not a usable event.
+    Quarantine { reason: &'static str },
+}
+
+impl Fields {
+    /// Projects `data` with the model of `known`. A `data` that is missing or not an object projects
+    /// to [`Fields::Empty`]: the event is still archived in its family, verbatim.
+    pub fn project(known: &KnownType, data: Option<&RawValue>) -> Fields {
+        let Some(data) = data.filter(|d| d.get().starts_with('{')) else {
+            return Fields::Empty;
+        };
+        fn parse<T: serde::de::DeserializeOwned>(data: &RawValue) -> Option<T> {
+            serde_json::from_str(data.get()).ok()
+        }
+        let projected = match known.model {
+            Model::SmsReceived => parse(data).map(Fields::SmsReceived),
+            Model::SmsDeliveryReport => parse(data).map(Fields::SmsDeliveryReport),
+            Model::ChatMessage => parse(data).map(|mut m: chat::ChatMessage| {
+                m.normalize();
+                Fields::ChatMessage(m)
+            }),
+            Model::ChatThread => parse(data).map(|mut m: chat::ChatThread| {
+                m.normalize();
+                Fields::ChatThread(m)
+            }),
+            Model::ChatParticipant => parse(data).map(|mut m: chat::ChatParticipant| {
+                m.normalize();
+                Fields::ChatParticipant(m)
+            }),
+            Model::AdvancedMessageReceived => parse(data).map(Fields::AdvancedMessageReceived),
+            Model::AdvancedMessageDeliveryStatus => parse(data).map(Fields::AdvancedMessageDeliveryStatus),
+            Model::AdvancedMessageAnalysis => parse(data).map(|mut m: advanced::AdvancedMessageAnalysis| {
+                m.normalize();
+                Fields::AdvancedMessageAnalysis(m)
+            }),
+        };
+        // Only a structurally broken object (e.g. a key and its alias both present) gets here: every
+        // field is lenient on its own.
+        projected.unwrap_or(Fields::Empty)
+    }
+
+    /// The message id, for blob index tags.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            Fields::SmsReceived(f) => f.message_id.as_deref(),
+            Fields::SmsDeliveryReport(f) => f.message_id.as_deref(),
+            Fields::ChatMessage(f) => f.message_id.as_deref(),
+            Fields::AdvancedMessageReceived(f) => f.message_id.as_deref(),
+            Fields::AdvancedMessageDeliveryStatus(f) => f.message_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The chat thread id, for blob index tags.
+    pub fn thread_id(&self) -> Option<&str> {
+        match self {
+            Fields::ChatMessage(f) => f.thread_id.as_deref(),
+            Fields::ChatThread(f) => f.thread_id.as_deref(),
+            Fields::ChatParticipant(f) => f.thread_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Fields::SmsReceived(f) => f.serialize(s),
+            Fields::SmsDeliveryReport(f) => f.serialize(s),
+            Fields::ChatMessage(f) => f.serialize(s),
+            Fields::ChatThread(f) => f.serialize(s),
+            Fields::ChatParticipant(f) => f.serialize(s),
+            Fields::AdvancedMessageReceived(f) => f.serialize(s),
+            Fields::AdvancedMessageDeliveryStatus(f) => f.serialize(s),
+            Fields::AdvancedMessageAnalysis(f) => f.serialize(s),
+            Fields::Empty => s.serialize_map(Some(0))?.end(),
+            Fields::Quarantine { reason } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("reason", reason)?;
+                m.end()
+            }
+        }
+    }
+}
