@@ -85,3 +85,67 @@ fn new_blob<'a>(container: &'a str, name: &'a str, record: &'a Prepared, archive
         tags: &record.tags,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::prepare;
+    use crate::storage::NewBlob;
+    use serde_json::value::RawValue;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// Create-only semantics in memory; the real proof is the Azurite suite in tests/api.
+    #[derive(Default)]
+    struct MemoryStore(Mutex<HashMap<(String, String), Vec<u8>>>);
+
+    impl BlobStore for MemoryStore {
+        async fn create_if_absent(&self, blob: NewBlob<'_>) -> Result<PutOutcome, StorageError> {
+            let mut blobs = self.0.lock().unwrap();
+            let key = (blob.container.to_owned(), blob.name.to_owned());
+            if blobs.contains_key(&key) {
+                return Ok(PutOutcome::AlreadyExists);
+            }
+            blobs.insert(key, blob.body.to_vec());
+            Ok(PutOutcome::Created)
+        }
+
+        async fn content_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+            let blobs = self.0.lock().unwrap();
+            Ok(crate::layout::sha256_hex(&blobs[&(container.to_owned(), name.to_owned())]))
+        }
+    }
+
+    fn event(message: &str) -> Prepared {
+        let raw = format!(r#"{{"id":"m1","eventType":"Microsoft.Communication.SMSReceived","eventTime":"2024-01-01T10:00:00Z","data":{{"message":"{message}"}}}}"#);
+        prepare(&RawValue::from_string(raw).unwrap())
+    }
+
+    fn archiver() -> Archiver<MemoryStore> {
+        Archiver::new(MemoryStore::default(), Containers::default())
+    }
+
+    #[tokio::test]
+    async fn redelivered_event_is_stored_once() {
+        let a = archiver();
+        let first = a.archive(&event("hi"), "t1").await.unwrap();
+        let again = a.archive(&event("hi"), "t2").await.unwrap();
+        let name = "smsReceived/2024/01/01/10/m1.json".to_owned();
+        assert_eq!(first, Outcome::Archived { container: "acs-sms".into(), name: name.clone() });
+        assert_eq!(again, Outcome::Duplicate { container: "acs-sms".into(), name });
+        assert_eq!(a.store.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn different_event_with_the_same_id_is_kept_beside_the_first() {
+        let a = archiver();
+        a.archive(&event("one"), "t").await.unwrap();
+        let second = event("two");
+        let outcome = a.archive(&second, "t").await.unwrap();
+        let beside = format!("smsReceived/2024/01/01/10/m1~c{}.json", &second.content_sha256[..16]);
+        assert_eq!(outcome, Outcome::ArchivedBesideConflict { container: "acs-sms".into(), name: beside.clone() });
+        // The second event redelivered is recognised at its own name.
+        assert_eq!(a.archive(&second, "t").await.unwrap(), Outcome::Duplicate { container: "acs-sms".into(), name: beside });
+        assert_eq!(a.store.0.lock().unwrap().len(), 2);
+    }
+}

@@ -34,6 +34,8 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 pub enum BadInvocation {
     #[error("request body is not JSON: {0}")]
     NotJson(String),
+    #[error("request body is not a JSON object")]
+    NotAnObject,
     #[error("request body has no Data object")]
     NoData,
     #[error("request Data has no \"event\" binding")]
@@ -42,6 +44,13 @@ pub enum BadInvocation {
 
 /// Reads a host invocation and prepares a record for each event it carries.
 pub fn prepare_invocation(body: &[u8]) -> Result<Vec<Prepared>, BadInvocation> {
+    // serde would happily read a struct from an array; the host only ever sends an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => BadInvocation::NotAnObject,
+            Err(e) => BadInvocation::NotJson(e.to_string()),
+        });
+    }
     let invocation: Invocation<'_> =
         serde_json::from_slice(body).map_err(|e| BadInvocation::NotJson(e.to_string()))?;
     let event = invocation
@@ -143,6 +152,7 @@ mod tests {
     #[test]
     fn requests_that_are_not_invocations_are_refused() {
         assert!(matches!(prepare_invocation(b"nope"), Err(BadInvocation::NotJson(_))));
+        assert_eq!(prepare_invocation(b"[{}]").unwrap_err(), BadInvocation::NotAnObject);
         assert_eq!(prepare_invocation(b"{}").unwrap_err(), BadInvocation::NoData);
         assert_eq!(prepare_invocation(br#"{"Data":{}}"#).unwrap_err(), BadInvocation::NoEvent);
     }

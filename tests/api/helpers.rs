@@ -1,0 +1,465 @@
+//! Test harness: a real Azurite (from the project's pinned npm install) and the real `handler`
+//! binary, started the way the Functions host starts it.
+
+use acs_event_archive::config::Containers;
+use acs_event_archive::storage::account_sas;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const AZURITE_VERSION: &str = "3.37.0";
+const DEV_ACCOUNT: &str = "devstoreaccount1";
+const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+pub fn project_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    project_root().join("tests/fixtures/events")
+}
+
+/// Every fixture file name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("tests/fixtures/events is missing")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "SOURCES.md")
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn fixture_text(name: &str) -> String {
+    std::fs::read_to_string(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// The events of a fixture file: its array elements, or the one object.
+pub fn fixture_events(name: &str) -> Vec<Value> {
+    match serde_json::from_str(&fixture_text(name)).unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}")) {
+        Value::Array(items) => items,
+        one => vec![one],
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Installs the pinned Azurite into the project's node_modules once, if it is not there yet.
+fn ensure_azurite_installed() -> PathBuf {
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            let root = project_root();
+            let bin = root.join("node_modules/azurite/dist/src/blob/main.js");
+            let manifest = root.join("node_modules/azurite/package.json");
+            let installed = std::fs::read_to_string(&manifest)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .and_then(|v| v["version"].as_str().map(str::to_owned));
+            if installed.as_deref() != Some(AZURITE_VERSION) || !bin.exists() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(root)
+                    .stdout(Stdio::null())
+                    .status()
+                    .unwrap_or_else(|e| panic!("Azurite is not installed and npm could not be run ({e}): install Node.js and npm, then run `npm ci` in {}", root.display()));
+                assert!(status.success(), "`npm ci` failed in {}: the tests need Azurite {AZURITE_VERSION} from package-lock.json", root.display());
+            }
+            assert!(bin.exists(), "Azurite's blob entry point {} is missing after npm ci", bin.display());
+            bin
+        })
+        .clone()
+}
+
+/// A real Azurite blob service on a loopback port, killed on drop.
+pub struct Azurite {
+    child: Child,
+    pub port: u16,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Azurite {
+    /// Starts Azurite on a free port with a fresh temporary folder.
+    pub fn start() -> Azurite {
+        let dir = tempfile::Builder::new().prefix("azurite-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let path = dir.path().to_owned();
+        let mut azurite = Azurite::start_on(free_port(), &path);
+        azurite._dir = Some(dir);
+        azurite
+    }
+
+    /// Starts Azurite on a given port and folder (to bring storage back after an outage).
+    pub fn start_on(port: u16, folder: &Path) -> Azurite {
+        let main_js = ensure_azurite_installed();
+        let mut command = Command::new("node");
+        command
+            .arg(main_js)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--location"])
+            .arg(folder)
+            .args(["--silent", "--skipApiVersionCheck", "--loose"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // Azurite must not outlive the test process, even when a test panics or is killed.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start Azurite with node: {e}"));
+        wait_for_port(port, Duration::from_secs(30), &mut child, "Azurite");
+        Azurite { child, port, _dir: None }
+    }
+
+    pub fn blob_endpoint(&self) -> String {
+        blob_endpoint(self.port)
+    }
+
+    pub fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn blob_endpoint(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/{DEV_ACCOUNT}")
+}
+
+/// An account-key connection string for an Azurite on `port`.
+pub fn connection_string(port: u16) -> String {
+    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={}", blob_endpoint(port))
+}
+
+/// One Azurite for the whole test binary; each test isolates itself with its own containers.
+pub fn shared_azurite() -> u16 {
+    static PORT: OnceLock<u16> = OnceLock::new();
+    *PORT.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        // PR_SET_PDEATHSIG fires when the *thread* that spawned the child ends, and test threads end
+        // with their test: spawn from a thread that lives as long as the process.
+        std::thread::spawn(move || {
+            let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("azurite-shared");
+            let _ = std::fs::remove_dir_all(&folder);
+            std::fs::create_dir_all(&folder).unwrap();
+            let azurite = Azurite::start_on(free_port(), &folder);
+            tx.send(azurite.port).unwrap();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(60)).expect("Azurite did not start within 60 s")
+    })
+}
+
+fn wait_for_port(port: u16, limit: Duration, child: &mut Child, what: &str) {
+    let start = Instant::now();
+    loop {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+            }
+            panic!("{what} exited with {status} before listening on {port}: {err}");
+        }
+        assert!(start.elapsed() < limit, "{what} did not listen on port {port} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Distinct container names for one test.
+pub fn unique_containers() -> Containers {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let prefix = format!("t{}-{n}", std::process::id());
+    Containers {
+        sms: format!("{prefix}-sms"),
+        chat: format!("{prefix}-chat"),
+        advanced_messaging: format!("{prefix}-am"),
+        other: format!("{prefix}-other"),
+        quarantine: format!("{prefix}-quarantine"),
+    }
+}
+
+/// The real `handler` binary, started as the Functions host starts it.
+pub struct TestApp {
+    child: Child,
+    pub port: u16,
+    pub base: String,
+    pub storage_port: u16,
+    pub containers: Containers,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub http: reqwest::Client,
+    /// How long the handler took to answer its first readiness ping.
+    pub ready_after: Duration,
+}
+
+pub struct AppOptions {
+    pub storage_port: u16,
+    pub env: Vec<(String, String)>,
+}
+
+/// Spawns the handler against the shared Azurite.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions { storage_port: shared_azurite(), env: vec![] }).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let port = free_port();
+    let containers = unique_containers();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    for inherited in ["ARCHIVE_STORAGE", "AzureWebJobsStorage", "ARCHIVE_BUDGET_MS", "ARCHIVE_LOG", "RUST_LOG"] {
+        command.env_remove(inherited);
+    }
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "00000000-0000-0000-0000-000000000001")
+        .env("FUNCTIONS_APP_ROOT_PATH", project_root())
+        .env("ARCHIVE_STORAGE", connection_string(options.storage_port))
+        .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
+        .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
+        .env("ARCHIVE_CONTAINER_ADVANCED_MESSAGING", &containers.advanced_messaging)
+        .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
+        .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
+        .envs(options.env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().expect("could not start the handler binary");
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let lines = stdout.clone();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    // The host's readiness check: GET / every 25 ms until any answer.
+    loop {
+        if http.get(format!("{base}/")).send().await.is_ok() {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+            panic!("handler exited with {status} before it was ready: {err}");
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "handler not ready within 30 s");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let ready_after = started.elapsed();
+    TestApp { child, port, base, storage_port: options.storage_port, containers, stdout, http, ready_after }
+}
+
+/// A host invocation's answer.
+#[derive(Debug)]
+pub struct Invoked {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
+    pub elapsed: Duration,
+}
+
+impl Invoked {
+    pub fn logs(&self) -> Vec<String> {
+        self.body["Logs"].as_array().map(|l| l.iter().map(|s| s.as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+    }
+}
+
+/// The body the Functions host sends for an `eventGridTrigger` named `event`.
+pub fn host_body(function: &str, event: &Value) -> Value {
+    acs_event_archive::send::host_invocation(function, event)
+}
+
+impl TestApp {
+    /// Invokes a function the way the host does.
+    pub async fn invoke(&self, function: &str, event: &Value) -> Invoked {
+        self.post(function, serde_json::to_vec(&host_body(function, event)).unwrap()).await
+    }
+
+    /// Posts any body to `/{path}` with the host's headers.
+    pub async fn post(&self, path: &str, body: Vec<u8>) -> Invoked {
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .header("Content-Type", "application/json; charset=utf-8")
+            .header("X-Azure-Functions-HostVersion", "4.1037.0.0")
+            .header("X-Azure-Functions-InvocationId", "3f2c7b1e-5c1a-4f62-9a0e-8d1f4c2b9a77")
+            .header("User-Agent", "Azure-Functions-Host/4.1037.0.0")
+            .body(body)
+            .send()
+            .await
+            .expect("the handler did not answer");
+        let status = response.status().as_u16();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Invoked { status, content_type, body, elapsed: started.elapsed() }
+    }
+
+    pub fn storage(&self) -> Storage {
+        Storage::new(self.storage_port, self.http.clone())
+    }
+
+    /// Every blob in every container of this app, by container.
+    pub async fn all_blobs(&self) -> BTreeMap<String, Vec<StoredBlob>> {
+        let storage = self.storage();
+        let mut all = BTreeMap::new();
+        for container in self.containers.all() {
+            all.insert(container.to_owned(), storage.blobs(container).await);
+        }
+        all
+    }
+
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blob as read back over plain HTTP.
+#[derive(Debug, Clone)]
+pub struct StoredBlob {
+    pub name: String,
+    pub record: Value,
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub metadata: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Reads what the handler wrote, straight from the Blob REST API (not through the handler's code).
+pub struct Storage {
+    port: u16,
+    sas: String,
+    http: reqwest::Client,
+}
+
+impl Storage {
+    pub fn new(port: u16, http: reqwest::Client) -> Self {
+        let key = base64_decode(DEV_KEY);
+        Storage { port, sas: account_sas(DEV_ACCOUNT, &key, time::OffsetDateTime::now_utc(), true), http }
+    }
+
+    pub async fn blob_names(&self, container: &str) -> Vec<String> {
+        let url = format!("{}/{container}?restype=container&comp=list&{}", blob_endpoint(self.port), self.sas);
+        let response = self.http.get(url).send().await.unwrap();
+        if response.status() == 404 {
+            return vec![];
+        }
+        let xml = response.text().await.unwrap();
+        xml_values(&xml, "Name")
+    }
+
+    pub async fn blobs(&self, container: &str) -> Vec<StoredBlob> {
+        let mut out = vec![];
+        for name in self.blob_names(container).await {
+            out.push(self.blob(container, &name).await);
+        }
+        out
+    }
+
+    pub async fn blob(&self, container: &str, name: &str) -> StoredBlob {
+        let url = format!("{}/{container}/{name}?{}", blob_endpoint(self.port), self.sas);
+        let response = self.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {container}/{name}");
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap().to_vec();
+        let metadata = headers
+            .iter()
+            .filter_map(|(k, v)| k.as_str().strip_prefix("x-ms-meta-").map(|k| (k.to_owned(), v.to_str().unwrap().to_owned())))
+            .collect();
+        let tags_xml = self
+            .http
+            .get(format!("{}/{container}/{name}?comp=tags&{}", blob_endpoint(self.port), self.sas))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let tags = xml_values(&tags_xml, "Key").into_iter().zip(xml_values(&tags_xml, "Value")).collect();
+        StoredBlob {
+            name: name.to_owned(),
+            record: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            bytes,
+            content_type: headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default(),
+            metadata,
+            tags,
+        }
+    }
+}
+
+/// The text of every `<tag>…</tag>`, XML entities decoded (enough for listings and tag sets).
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = vec![];
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        rest = &rest[start + open.len()..];
+        let end = rest.find(&close).unwrap();
+        out.push(
+            rest[..end]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+/// An SMS event with a fresh id, for tests that need many distinct events.
+pub fn sms_event(id: &str, message: &str) -> Value {
+    json!({
+        "id": id,
+        "topic": "/subscriptions/s/resourcegroups/rg/providers/microsoft.communication/communicationservices/acs",
+        "subject": "/phonenumber/15555555555",
+        "data": {"messageId": id, "from": "15555555555", "to": "15555555556", "message": message, "receivedTimestamp": "2024-05-01T12:00:00Z", "segmentCount": 1},
+        "eventType": "Microsoft.Communication.SMSReceived",
+        "dataVersion": "1.0",
+        "metadataVersion": "1",
+        "eventTime": "2024-05-01T12:00:01.1234567Z"
+    })
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `handler` binary, invoked as the Functions host invokes it, writing to
+//! a real Azurite. One binary, one shared Azurite, one set of containers per test.
+
+mod delivery;
+mod fixtures;
+mod helpers;
+mod outage;
+mod protocol;
+mod send;
