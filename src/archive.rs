@@ -52,7 +52,12 @@ impl<S: BlobStore> Archiver<S> {
         let at = |name: &str| (container.to_owned(), name.to_owned());
 
         let name = record.blob_name.as_str();
-        if self.store.create_if_absent(new_blob(container, name, record, archived_at)).await? == PutOutcome::Created {
+        if self
+            .store
+            .create_if_absent(new_blob(container, name, record, archived_at))
+            .await?
+            == PutOutcome::Created
+        {
             let (container, name) = at(name);
             return Ok(Outcome::Archived { container, name });
         }
@@ -62,7 +67,12 @@ impl<S: BlobStore> Archiver<S> {
         }
 
         let beside = conflict_blob_name(name, &record.content_sha256);
-        if self.store.create_if_absent(new_blob(container, &beside, record, archived_at)).await? == PutOutcome::Created {
+        if self
+            .store
+            .create_if_absent(new_blob(container, &beside, record, archived_at))
+            .await?
+            == PutOutcome::Created
+        {
             let (container, name) = at(&beside);
             return Ok(Outcome::ArchivedBesideConflict { container, name });
         }
@@ -75,7 +85,12 @@ impl<S: BlobStore> Archiver<S> {
     }
 }
 
-fn new_blob<'a>(container: &'a str, name: &'a str, record: &'a Prepared, archived_at: &'a str) -> NewBlob<'a> {
+fn new_blob<'a>(
+    container: &'a str,
+    name: &'a str,
+    record: &'a Prepared,
+    archived_at: &'a str,
+) -> NewBlob<'a> {
     NewBlob {
         container,
         name,
@@ -112,12 +127,16 @@ mod tests {
 
         async fn content_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
             let blobs = self.0.lock().unwrap();
-            Ok(crate::layout::sha256_hex(&blobs[&(container.to_owned(), name.to_owned())]))
+            Ok(crate::layout::sha256_hex(
+                &blobs[&(container.to_owned(), name.to_owned())],
+            ))
         }
     }
 
     fn event(message: &str) -> Prepared {
-        let raw = format!(r#"{{"id":"m1","eventType":"Microsoft.Communication.SMSReceived","eventTime":"2024-01-01T10:00:00Z","data":{{"message":"{message}"}}}}"#);
+        let raw = format!(
+            r#"{{"id":"m1","eventType":"Microsoft.Communication.SMSReceived","eventTime":"2024-01-01T10:00:00Z","data":{{"message":"{message}"}}}}"#
+        );
         prepare(&RawValue::from_string(raw).unwrap())
     }
 
@@ -131,8 +150,20 @@ mod tests {
         let first = a.archive(&event("hi"), "t1").await.unwrap();
         let again = a.archive(&event("hi"), "t2").await.unwrap();
         let name = "smsReceived/2024/01/01/10/m1.json".to_owned();
-        assert_eq!(first, Outcome::Archived { container: "acs-sms".into(), name: name.clone() });
-        assert_eq!(again, Outcome::Duplicate { container: "acs-sms".into(), name });
+        assert_eq!(
+            first,
+            Outcome::Archived {
+                container: "acs-sms".into(),
+                name: name.clone()
+            }
+        );
+        assert_eq!(
+            again,
+            Outcome::Duplicate {
+                container: "acs-sms".into(),
+                name
+            }
+        );
         assert_eq!(a.store.0.lock().unwrap().len(), 1);
     }
 
@@ -142,10 +173,25 @@ mod tests {
         a.archive(&event("one"), "t").await.unwrap();
         let second = event("two");
         let outcome = a.archive(&second, "t").await.unwrap();
-        let beside = format!("smsReceived/2024/01/01/10/m1~c{}.json", &second.content_sha256[..16]);
-        assert_eq!(outcome, Outcome::ArchivedBesideConflict { container: "acs-sms".into(), name: beside.clone() });
+        let beside = format!(
+            "smsReceived/2024/01/01/10/m1~c{}.json",
+            &second.content_sha256[..16]
+        );
+        assert_eq!(
+            outcome,
+            Outcome::ArchivedBesideConflict {
+                container: "acs-sms".into(),
+                name: beside.clone()
+            }
+        );
         // The second event redelivered is recognised at its own name.
-        assert_eq!(a.archive(&second, "t").await.unwrap(), Outcome::Duplicate { container: "acs-sms".into(), name: beside });
+        assert_eq!(
+            a.archive(&second, "t").await.unwrap(),
+            Outcome::Duplicate {
+                container: "acs-sms".into(),
+                name: beside
+            }
+        );
         assert_eq!(a.store.0.lock().unwrap().len(), 2);
     }
 }

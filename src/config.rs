@@ -3,14 +3,15 @@
 //! Every problem is reported as one line that names the setting to fix, and stops the process before
 //! it answers the host's readiness ping, so a misconfigured app fails loudly at deployment.
 
+use crate::events::Family;
 use azure_core::http::Url;
 use base64::Engine;
 use std::time::Duration;
-use crate::events::Family;
 
 /// Azurite's well-known development account (public, documented by Microsoft).
 const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const DEV_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// Per-invocation storage budget unless `ARCHIVE_BUDGET_MS` says otherwise: well under Event Grid's
 /// 30 s delivery timeout, so a slow storage turns into a retried failure rather than a duplicate.
@@ -28,7 +29,10 @@ pub enum ConfigError {
 }
 
 fn invalid(setting: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { setting: setting.to_owned(), problem: problem.into() }
+    ConfigError::Invalid {
+        setting: setting.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 /// How we authenticate to Blob Storage.
@@ -38,9 +42,16 @@ pub enum StorageAuth {
     Sas { blob_endpoint: Url, sas: String },
     /// A connection string with `AccountKey` (or Azurite's development account): turned into an
     /// account SAS at start-up, because the Blob SDK has no Shared Key support.
-    AccountKey { blob_endpoint: Url, account: String, key: Vec<u8> },
+    AccountKey {
+        blob_endpoint: Url,
+        account: String,
+        key: Vec<u8>,
+    },
     /// The identity-based Functions convention (`…__blobServiceUri`, `…__accountName`).
-    ManagedIdentity { blob_endpoint: Url, client_id: Option<String> },
+    ManagedIdentity {
+        blob_endpoint: Url,
+        client_id: Option<String>,
+    },
 }
 
 impl StorageAuth {
@@ -58,8 +69,15 @@ impl std::fmt::Debug for StorageAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StorageAuth::Sas { blob_endpoint, .. } => write!(f, "Sas({blob_endpoint})"),
-            StorageAuth::AccountKey { blob_endpoint, account, .. } => write!(f, "AccountKey({account} at {blob_endpoint})"),
-            StorageAuth::ManagedIdentity { blob_endpoint, client_id } => {
+            StorageAuth::AccountKey {
+                blob_endpoint,
+                account,
+                ..
+            } => write!(f, "AccountKey({account} at {blob_endpoint})"),
+            StorageAuth::ManagedIdentity {
+                blob_endpoint,
+                client_id,
+            } => {
                 write!(f, "ManagedIdentity({blob_endpoint}, client id {client_id:?})")
             }
         }
@@ -123,10 +141,12 @@ impl Config {
     /// Builds the configuration from any key lookup (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            Some(p) => p
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| invalid("FUNCTIONS_CUSTOMHANDLER_PORT", format!("{p:?} is not a port number")))?,
+            Some(p) => p.trim().parse::<u16>().map_err(|_| {
+                invalid(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("{p:?} is not a port number"),
+                )
+            })?,
             None => 3000,
         };
         let (storage_setting, storage) = storage_from(&get)?;
@@ -134,7 +154,10 @@ impl Config {
         for (setting, slot) in [
             ("ARCHIVE_CONTAINER_SMS", &mut containers.sms),
             ("ARCHIVE_CONTAINER_CHAT", &mut containers.chat),
-            ("ARCHIVE_CONTAINER_ADVANCED_MESSAGING", &mut containers.advanced_messaging),
+            (
+                "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
+                &mut containers.advanced_messaging,
+            ),
             ("ARCHIVE_CONTAINER_OTHER", &mut containers.other),
             ("ARCHIVE_CONTAINER_QUARANTINE", &mut containers.quarantine),
         ] {
@@ -146,18 +169,32 @@ impl Config {
         let budget = match get("ARCHIVE_BUDGET_MS") {
             Some(ms) => match ms.trim().parse::<u64>() {
                 Ok(ms @ 100..=25_000) => Duration::from_millis(ms),
-                _ => return Err(invalid("ARCHIVE_BUDGET_MS", format!("{ms:?} is not a number of milliseconds from 100 to 25000"))),
+                _ => {
+                    return Err(invalid(
+                        "ARCHIVE_BUDGET_MS",
+                        format!("{ms:?} is not a number of milliseconds from 100 to 25000"),
+                    ))
+                }
             },
             None => DEFAULT_BUDGET,
         };
-        Ok(Config { port, storage, storage_setting, containers, budget })
+        Ok(Config {
+            port,
+            storage,
+            storage_setting,
+            containers,
+            budget,
+        })
     }
 }
 
 fn storage_from(get: &impl Fn(&str) -> Option<String>) -> Result<(String, StorageAuth), ConfigError> {
     for prefix in ["ARCHIVE_STORAGE", "AzureWebJobsStorage"] {
         if let Some(conn) = get(prefix) {
-            return Ok((prefix.to_owned(), parse_connection_string(&conn).map_err(|p| invalid(prefix, p))?));
+            return Ok((
+                prefix.to_owned(),
+                parse_connection_string(&conn).map_err(|p| invalid(prefix, p))?,
+            ));
         }
         if let Some(auth) = identity_based(prefix, get)? {
             return Ok((format!("{prefix}__*"), auth));
@@ -168,10 +205,16 @@ fn storage_from(get: &impl Fn(&str) -> Option<String>) -> Result<(String, Storag
 
 /// The Functions identity-based connection convention: `{prefix}__blobServiceUri` (or `__serviceUri`,
 /// or `__accountName`), with an optional `{prefix}__clientId` for a user-assigned identity.
-fn identity_based(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result<Option<StorageAuth>, ConfigError> {
-    let uri_setting = [format!("{prefix}__blobServiceUri"), format!("{prefix}__serviceUri")]
-        .into_iter()
-        .find_map(|k| get(&k).map(|v| (k, v)));
+fn identity_based(
+    prefix: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<StorageAuth>, ConfigError> {
+    let uri_setting = [
+        format!("{prefix}__blobServiceUri"),
+        format!("{prefix}__serviceUri"),
+    ]
+    .into_iter()
+    .find_map(|k| get(&k).map(|v| (k, v)));
     let blob_endpoint = match (uri_setting, get(&format!("{prefix}__accountName"))) {
         (Some((setting, uri)), _) => {
             let url = Url::parse(uri.trim()).map_err(|e| invalid(&setting, format!("not a URL ({e})")))?;
@@ -184,7 +227,10 @@ fn identity_based(prefix: &str, get: &impl Fn(&str) -> Option<String>) -> Result
             .map_err(|e| invalid(&format!("{prefix}__accountName"), e.to_string()))?,
         (None, None) => return Ok(None),
     };
-    Ok(Some(StorageAuth::ManagedIdentity { blob_endpoint, client_id: get(&format!("{prefix}__clientId")) }))
+    Ok(Some(StorageAuth::ManagedIdentity {
+        blob_endpoint,
+        client_id: get(&format!("{prefix}__clientId")),
+    }))
 }
 
 /// Parses an Azure Storage connection string (keys are case-insensitive, as in the .NET parser).
@@ -197,16 +243,26 @@ pub fn parse_connection_string(conn: &str) -> Result<StorageAuth, String> {
         parts.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
     }
     let get = |k: &str| parts.get(k).map(String::as_str);
-    let dev_key = || base64::engine::general_purpose::STANDARD.decode(DEV_KEY).expect("the well-known key is base64");
+    let dev_key = || {
+        base64::engine::general_purpose::STANDARD
+            .decode(DEV_KEY)
+            .expect("the well-known key is base64")
+    };
     if get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         let host = get("developmentstorageproxyuri").unwrap_or("http://127.0.0.1");
         let blob_endpoint = Url::parse(&format!("{}:10000/{DEV_ACCOUNT}", host.trim_end_matches('/')))
             .map_err(|e| format!("DevelopmentStorageProxyUri is not a URL ({e})"))?;
-        return Ok(StorageAuth::AccountKey { blob_endpoint, account: DEV_ACCOUNT.into(), key: dev_key() });
+        return Ok(StorageAuth::AccountKey {
+            blob_endpoint,
+            account: DEV_ACCOUNT.into(),
+            key: dev_key(),
+        });
     }
     let account = get("accountname");
     let blob_endpoint = match (get("blobendpoint"), account) {
-        (Some(endpoint), _) => Url::parse(endpoint).map_err(|e| format!("BlobEndpoint is not a URL ({e})"))?,
+        (Some(endpoint), _) => {
+            Url::parse(endpoint).map_err(|e| format!("BlobEndpoint is not a URL ({e})"))?
+        }
         (None, Some(account)) => {
             let protocol = get("defaultendpointsprotocol").unwrap_or("https");
             let suffix = get("endpointsuffix").unwrap_or("core.windows.net");
@@ -216,14 +272,21 @@ pub fn parse_connection_string(conn: &str) -> Result<StorageAuth, String> {
         (None, None) => return Err("has neither BlobEndpoint nor AccountName".into()),
     };
     if let Some(sas) = get("sharedaccesssignature") {
-        return Ok(StorageAuth::Sas { blob_endpoint, sas: sas.trim_start_matches('?').to_owned() });
+        return Ok(StorageAuth::Sas {
+            blob_endpoint,
+            sas: sas.trim_start_matches('?').to_owned(),
+        });
     }
     match (account, get("accountkey")) {
         (Some(account), Some(key)) => {
             let key = base64::engine::general_purpose::STANDARD
                 .decode(key)
                 .map_err(|_| "AccountKey is not valid base64".to_owned())?;
-            Ok(StorageAuth::AccountKey { blob_endpoint, account: account.to_owned(), key })
+            Ok(StorageAuth::AccountKey {
+                blob_endpoint,
+                account: account.to_owned(),
+                key,
+            })
         }
         _ => Err("has neither SharedAccessSignature nor AccountName with AccountKey".into()),
     }
@@ -231,14 +294,18 @@ pub fn parse_connection_string(conn: &str) -> Result<StorageAuth, String> {
 
 fn validate_container_name(name: &str) -> Result<(), String> {
     let ok = (3..=63).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
         && !name.contains("--");
     if ok {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a valid container name (3-63 lower-case letters, digits and single hyphens)"))
+        Err(format!(
+            "{name:?} is not a valid container name (3-63 lower-case letters, digits and single hyphens)"
+        ))
     }
 }
 
@@ -256,7 +323,14 @@ mod tests {
     fn development_storage_means_azurite_well_known_account() {
         let c = config(&[("AzureWebJobsStorage", "UseDevelopmentStorage=true")]).unwrap();
         assert_eq!(c.storage_setting, "AzureWebJobsStorage");
-        let StorageAuth::AccountKey { blob_endpoint, account, .. } = c.storage else { panic!() };
+        let StorageAuth::AccountKey {
+            blob_endpoint,
+            account,
+            ..
+        } = c.storage
+        else {
+            panic!()
+        };
         assert_eq!(blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
         assert_eq!(account, "devstoreaccount1");
         assert_eq!(c.containers, Containers::default());
@@ -268,13 +342,19 @@ mod tests {
     fn archive_storage_wins_over_azure_web_jobs_storage() {
         let c = config(&[
             ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
-            ("ARCHIVE_STORAGE", "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=?sv=1&sig=abc"),
+            (
+                "ARCHIVE_STORAGE",
+                "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=?sv=1&sig=abc",
+            ),
         ])
         .unwrap();
         assert_eq!(c.storage_setting, "ARCHIVE_STORAGE");
         assert_eq!(
             c.storage,
-            StorageAuth::Sas { blob_endpoint: Url::parse("https://acct.blob.core.windows.net").unwrap(), sas: "sv=1&sig=abc".into() }
+            StorageAuth::Sas {
+                blob_endpoint: Url::parse("https://acct.blob.core.windows.net").unwrap(),
+                sas: "sv=1&sig=abc".into()
+            }
         );
     }
 
@@ -297,7 +377,11 @@ mod tests {
 
     #[test]
     fn identity_based_connection_uses_managed_identity() {
-        let c = config(&[("AzureWebJobsStorage__accountName", "acct"), ("AzureWebJobsStorage__clientId", "cid")]).unwrap();
+        let c = config(&[
+            ("AzureWebJobsStorage__accountName", "acct"),
+            ("AzureWebJobsStorage__clientId", "cid"),
+        ])
+        .unwrap();
         assert_eq!(
             c.storage,
             StorageAuth::ManagedIdentity {
@@ -312,11 +396,23 @@ mod tests {
         assert_eq!(config(&[]).unwrap_err(), ConfigError::NoStorage);
         let e = config(&[("ARCHIVE_STORAGE", "AccountName=a;AccountKey=***")]).unwrap_err();
         assert_eq!(e.to_string(), "ARCHIVE_STORAGE: AccountKey is not valid base64");
-        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("ARCHIVE_CONTAINER_SMS", "Bad_Name")]).unwrap_err();
+        let e = config(&[
+            ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"),
+            ("ARCHIVE_CONTAINER_SMS", "Bad_Name"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().starts_with("ARCHIVE_CONTAINER_SMS: "), "{e}");
-        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("ARCHIVE_BUDGET_MS", "60000")]).unwrap_err();
+        let e = config(&[
+            ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"),
+            ("ARCHIVE_BUDGET_MS", "60000"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().starts_with("ARCHIVE_BUDGET_MS: "), "{e}");
-        let e = config(&[("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"), ("FUNCTIONS_CUSTOMHANDLER_PORT", "x")]).unwrap_err();
+        let e = config(&[
+            ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "x"),
+        ])
+        .unwrap_err();
         assert!(e.to_string().starts_with("FUNCTIONS_CUSTOMHANDLER_PORT: "), "{e}");
         assert!(!ConfigError::NoStorage.to_string().ends_with('.'));
     }

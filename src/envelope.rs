@@ -77,14 +77,16 @@ impl<'a> Envelope<'a> {
         let get = |key: &str| fields.get(key).copied();
         let (schema, type_key, time_key, source_key) = if fields.contains_key("eventType") {
             (Schema::EventGrid, "eventType", "eventTime", "topic")
-        } else if fields.contains_key("type")
-            || fields.keys().any(|k| k.eq_ignore_ascii_case("specversion"))
+        } else if fields.contains_key("type") || fields.keys().any(|k| k.eq_ignore_ascii_case("specversion"))
         {
             (Schema::CloudEvents, "type", "time", "source")
         } else {
             return Err(NotAnEvent::NoType);
         };
-        let id = get("id").and_then(scalar_text).filter(|s| !s.is_empty()).ok_or(NotAnEvent::NoId)?;
+        let id = get("id")
+            .and_then(scalar_text)
+            .filter(|s| !s.is_empty())
+            .ok_or(NotAnEvent::NoId)?;
         let event_type = get(type_key)
             .and_then(string)
             .filter(|s| !s.trim().is_empty())
@@ -127,7 +129,9 @@ mod tests {
 
     #[test]
     fn event_grid_event_is_detected_by_event_type() {
-        let r = raw(r#"{"id":"a","eventType":"T","eventTime":"2024-01-01T00:00:00Z","topic":"/t","subject":"s","data":{"x":1}}"#);
+        let r = raw(
+            r#"{"id":"a","eventType":"T","eventTime":"2024-01-01T00:00:00Z","topic":"/t","subject":"s","data":{"x":1}}"#,
+        );
         let e = Envelope::parse(&r).unwrap();
         assert_eq!(e.schema, Schema::EventGrid);
         assert_eq!((e.id.as_str(), e.event_type.as_str()), ("a", "T"));
@@ -139,7 +143,9 @@ mod tests {
     #[test]
     fn cloud_event_is_detected_with_either_specversion_spelling() {
         for key in ["specversion", "specVersion"] {
-            let r = raw(&format!(r#"{{"{key}":"1.0","id":"a","type":"T","source":"/s","time":"t","operationId":"x"}}"#));
+            let r = raw(&format!(
+                r#"{{"{key}":"1.0","id":"a","type":"T","source":"/s","time":"t","operationId":"x"}}"#
+            ));
             let e = Envelope::parse(&r).unwrap();
             assert_eq!(e.schema, Schema::CloudEvents);
             assert_eq!(e.source.as_deref(), Some("/s"));
@@ -149,20 +155,42 @@ mod tests {
 
     #[test]
     fn hybrid_event_with_both_key_sets_is_read_as_event_grid() {
-        let r = raw(r#"{"id":"a","eventType":"EG","type":"CE","specversion":"1.0","topic":"/t","source":"/s"}"#);
+        let r =
+            raw(r#"{"id":"a","eventType":"EG","type":"CE","specversion":"1.0","topic":"/t","source":"/s"}"#);
         let e = Envelope::parse(&r).unwrap();
-        assert_eq!((e.schema, e.event_type.as_str(), e.source.as_deref()), (Schema::EventGrid, "EG", Some("/t")));
+        assert_eq!(
+            (e.schema, e.event_type.as_str(), e.source.as_deref()),
+            (Schema::EventGrid, "EG", Some("/t"))
+        );
     }
 
     #[test]
     fn unusable_inputs_say_why() {
         assert_eq!(Envelope::parse(&raw("[1]")).unwrap_err(), NotAnEvent::NotAnObject);
-        assert_eq!(Envelope::parse(&raw("null")).unwrap_err(), NotAnEvent::NotAnObject);
-        assert_eq!(Envelope::parse(&raw(r#"{"eventType":"T"}"#)).unwrap_err(), NotAnEvent::NoId);
-        assert_eq!(Envelope::parse(&raw(r#"{"eventType":"T","id":""}"#)).unwrap_err(), NotAnEvent::NoId);
-        assert_eq!(Envelope::parse(&raw(r#"{"eventType":"T","id":{}}"#)).unwrap_err(), NotAnEvent::NoId);
-        assert_eq!(Envelope::parse(&raw(r#"{"id":"a"}"#)).unwrap_err(), NotAnEvent::NoType);
-        assert_eq!(Envelope::parse(&raw(r#"{"id":"a","eventType":7}"#)).unwrap_err(), NotAnEvent::NoType);
+        assert_eq!(
+            Envelope::parse(&raw("null")).unwrap_err(),
+            NotAnEvent::NotAnObject
+        );
+        assert_eq!(
+            Envelope::parse(&raw(r#"{"eventType":"T"}"#)).unwrap_err(),
+            NotAnEvent::NoId
+        );
+        assert_eq!(
+            Envelope::parse(&raw(r#"{"eventType":"T","id":""}"#)).unwrap_err(),
+            NotAnEvent::NoId
+        );
+        assert_eq!(
+            Envelope::parse(&raw(r#"{"eventType":"T","id":{}}"#)).unwrap_err(),
+            NotAnEvent::NoId
+        );
+        assert_eq!(
+            Envelope::parse(&raw(r#"{"id":"a"}"#)).unwrap_err(),
+            NotAnEvent::NoType
+        );
+        assert_eq!(
+            Envelope::parse(&raw(r#"{"id":"a","eventType":7}"#)).unwrap_err(),
+            NotAnEvent::NoType
+        );
     }
 
     #[test]

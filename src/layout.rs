@@ -59,7 +59,9 @@ fn looks_like_phone_number(id: &str) -> bool {
 
 /// The `yyyy/MM/dd/HH` path of an RFC 3339 time, in UTC, or `None` when it cannot be read.
 pub fn hour_path(time: &str) -> Option<String> {
-    let t = OffsetDateTime::parse(time.trim(), &Rfc3339).ok()?.to_offset(UtcOffset::UTC);
+    let t = OffsetDateTime::parse(time.trim(), &Rfc3339)
+        .ok()?
+        .to_offset(UtcOffset::UTC);
     Some(format!(
         "{:04}/{:02}/{:02}/{:02}",
         t.year(),
@@ -209,7 +211,10 @@ mod tests {
     #[test]
     fn conflict_names_sit_next_to_the_original() {
         let hash = sha256_hex(b"x");
-        assert_eq!(conflict_blob_name("k/u/id.json", &hash), format!("k/u/id~c{}.json", &hash[..16]));
+        assert_eq!(
+            conflict_blob_name("k/u/id.json", &hash),
+            format!("k/u/id~c{}.json", &hash[..16])
+        );
     }
 
     #[test]

@@ -101,7 +101,11 @@ pub struct InvocationResult {
 
 impl InvocationResult {
     pub fn with_logs(logs: Vec<String>) -> Self {
-        InvocationResult { outputs: Default::default(), logs, return_value: None }
+        InvocationResult {
+            outputs: Default::default(),
+            logs,
+            return_value: None,
+        }
     }
 }
 
@@ -122,13 +126,19 @@ mod tests {
 
     #[test]
     fn an_event_object_is_one_record() {
-        assert_eq!(families(&format!(r#"{{"Data":{{"event":{SMS}}},"Metadata":{{}}}}"#)), [(Family::Sms, "smsReceived".into())]);
+        assert_eq!(
+            families(&format!(r#"{{"Data":{{"event":{SMS}}},"Metadata":{{}}}}"#)),
+            [(Family::Sms, "smsReceived".into())]
+        );
     }
 
     #[test]
     fn a_json_string_holding_an_event_is_parsed() {
         let encoded = serde_json::to_string(SMS).unwrap();
-        assert_eq!(families(&format!(r#"{{"Data":{{"event":{encoded}}}}}"#)), [(Family::Sms, "smsReceived".into())]);
+        assert_eq!(
+            families(&format!(r#"{{"Data":{{"event":{encoded}}}}}"#)),
+            [(Family::Sms, "smsReceived".into())]
+        );
     }
 
     #[test]
@@ -136,7 +146,10 @@ mod tests {
         let body = format!(r#"{{"Data":{{"event":[{SMS},7]}}}}"#);
         assert_eq!(
             families(&body),
-            [(Family::Sms, "smsReceived".into()), (Family::Quarantine, "notAnObject".into())]
+            [
+                (Family::Sms, "smsReceived".into()),
+                (Family::Quarantine, "notAnObject".into())
+            ]
         );
         let encoded = serde_json::to_string(&format!("[{SMS},{SMS}]")).unwrap();
         assert_eq!(families(&format!(r#"{{"Data":{{"event":{encoded}}}}}"#)).len(), 2);
@@ -144,17 +157,35 @@ mod tests {
 
     #[test]
     fn non_json_strings_and_scalars_are_quarantined() {
-        assert_eq!(families(r#"{"Data":{"event":"hello"}}"#), [(Family::Quarantine, "notJson".into())]);
-        assert_eq!(families(r#"{"Data":{"event":null}}"#), [(Family::Quarantine, "notAnObject".into())]);
-        assert_eq!(families(r#"{"Data":{"event":3}}"#), [(Family::Quarantine, "notAnObject".into())]);
+        assert_eq!(
+            families(r#"{"Data":{"event":"hello"}}"#),
+            [(Family::Quarantine, "notJson".into())]
+        );
+        assert_eq!(
+            families(r#"{"Data":{"event":null}}"#),
+            [(Family::Quarantine, "notAnObject".into())]
+        );
+        assert_eq!(
+            families(r#"{"Data":{"event":3}}"#),
+            [(Family::Quarantine, "notAnObject".into())]
+        );
     }
 
     #[test]
     fn requests_that_are_not_invocations_are_refused() {
-        assert!(matches!(prepare_invocation(b"nope"), Err(BadInvocation::NotJson(_))));
-        assert_eq!(prepare_invocation(b"[{}]").unwrap_err(), BadInvocation::NotAnObject);
+        assert!(matches!(
+            prepare_invocation(b"nope"),
+            Err(BadInvocation::NotJson(_))
+        ));
+        assert_eq!(
+            prepare_invocation(b"[{}]").unwrap_err(),
+            BadInvocation::NotAnObject
+        );
         assert_eq!(prepare_invocation(b"{}").unwrap_err(), BadInvocation::NoData);
-        assert_eq!(prepare_invocation(br#"{"Data":{}}"#).unwrap_err(), BadInvocation::NoEvent);
+        assert_eq!(
+            prepare_invocation(br#"{"Data":{}}"#).unwrap_err(),
+            BadInvocation::NoEvent
+        );
     }
 
     #[test]

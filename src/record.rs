@@ -61,7 +61,11 @@ pub fn prepare_unparseable(text: &str) -> Prepared {
 
 fn prepare_event(raw: &RawValue, e: &Envelope<'_>) -> Prepared {
     let (family, kind, fields) = match known_type(&e.event_type) {
-        Some(known) => (known.family, known.kind.to_owned(), Fields::project(known, e.data)),
+        Some(known) => (
+            known.family,
+            known.kind.to_owned(),
+            Fields::project(known, e.data),
+        ),
         None => (
             Family::Other,
             layout::encode_segment(&e.event_type.to_ascii_lowercase()),
@@ -144,7 +148,9 @@ mod tests {
     fn record_keeps_the_event_verbatim_and_is_reproducible() {
         let event = r#"{"id":"x1", "eventType":"Microsoft.Communication.SMSReceived","eventTime":"2020-09-18T00:27:47Z","data":{"From":"1555","brandNew":true}}"#;
         let (p, v) = record(event);
-        assert!(String::from_utf8(p.body.clone()).unwrap().ends_with(&format!(r#""event":{event}}}"#)));
+        assert!(String::from_utf8(p.body.clone())
+            .unwrap()
+            .ends_with(&format!(r#""event":{event}}}"#)));
         assert_eq!(v["archiveVersion"], 1);
         assert_eq!(v["family"], "sms");
         assert_eq!(v["kind"], "smsReceived");
@@ -156,7 +162,9 @@ mod tests {
 
     #[test]
     fn unmodelled_type_is_archived_as_other_by_its_lower_cased_type() {
-        let (p, v) = record(r#"{"id":"b","eventType":"Microsoft.Storage.BlobCreated","eventTime":"2017-06-26T18:41:00.9584103Z","data":{}}"#);
+        let (p, v) = record(
+            r#"{"id":"b","eventType":"Microsoft.Storage.BlobCreated","eventTime":"2017-06-26T18:41:00.9584103Z","data":{}}"#,
+        );
         assert_eq!(p.family, Family::Other);
         assert_eq!(v["kind"], "microsoft.storage.blobcreated");
         assert_eq!(v["fields"], json!({}));
@@ -170,7 +178,9 @@ mod tests {
         assert_eq!(v["kind"], "notAnObject");
         assert_eq!(v["event"], json!([1, 2]));
         assert_eq!(v["fields"]["reason"], "not a JSON object");
-        assert!(p.blob_name.starts_with("notAnObject/") && p.blob_name.len() == "notAnObject/".len() + 64 + 5);
+        assert!(
+            p.blob_name.starts_with("notAnObject/") && p.blob_name.len() == "notAnObject/".len() + 64 + 5
+        );
 
         let q = prepare_unparseable("not { json");
         let v: Value = serde_json::from_slice(&q.body).unwrap();
@@ -180,7 +190,9 @@ mod tests {
 
     #[test]
     fn tags_carry_family_kind_and_main_ids() {
-        let (p, _) = record(r#"{"id":"c","eventType":"Microsoft.Communication.ChatMessageReceivedInThread","data":{"messageId":"16","threadId":"19:a@thread.v2"}}"#);
+        let (p, _) = record(
+            r#"{"id":"c","eventType":"Microsoft.Communication.ChatMessageReceivedInThread","data":{"messageId":"16","threadId":"19:a@thread.v2"}}"#,
+        );
         assert_eq!(
             p.tags,
             "family=chat&kind=chatMessageReceivedInThread&messageId=16&threadId=19%3Aa%3D40thread.v2"

@@ -40,7 +40,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
     let client = reqwest::Client::new();
     let mut all_ok = true;
     for file in &args.files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("could not read {}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("could not read {}", file.display()))?;
         let events = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Array(items)) => items,
             Ok(one) => vec![one],
@@ -53,17 +54,25 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
             }
         };
         for (i, event) in events.iter().enumerate() {
-            let function = args.function.clone().unwrap_or_else(|| function_for(event).to_owned());
+            let function = args
+                .function
+                .clone()
+                .unwrap_or_else(|| function_for(event).to_owned());
             let label = format!("{} #{} -> {function}", file.display(), i + 1);
             let request = if args.webhook {
                 client
-                    .post(format!("{base}/runtime/webhooks/eventgrid?functionName={function}"))
+                    .post(format!(
+                        "{base}/runtime/webhooks/eventgrid?functionName={function}"
+                    ))
                     .header("aeg-event-type", "Notification")
                     .json(&json!([event]))
             } else {
                 client
                     .post(format!("{base}/{function}"))
-                    .header("X-Azure-Functions-InvocationId", azure_core::Uuid::new_v4().to_string())
+                    .header(
+                        "X-Azure-Functions-InvocationId",
+                        azure_core::Uuid::new_v4().to_string(),
+                    )
                     .json(&host_invocation(&function, event))
             };
             match request.send().await {
@@ -73,7 +82,10 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
                     all_ok &= status.is_success();
                     println!("{label}: {status}");
                     match body.get("Logs").and_then(Value::as_array) {
-                        Some(logs) => logs.iter().filter_map(Value::as_str).for_each(|l| println!("    {l}")),
+                        Some(logs) => logs
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .for_each(|l| println!("    {l}")),
                         None if !status.is_success() => println!("    {body}"),
                         None => {}
                     }

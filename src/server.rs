@@ -38,10 +38,17 @@ async fn ping() -> Response {
 }
 
 async fn not_found() -> Response {
-    json(StatusCode::NOT_FOUND, r#"{"error":"no such route: invocations are POST /{FunctionName}"}"#.to_owned())
+    json(
+        StatusCode::NOT_FOUND,
+        r#"{"error":"no such route: invocations are POST /{FunctionName}"}"#.to_owned(),
+    )
 }
 
-async fn invoke<S: BlobStore>(State(state): State<Arc<AppState<S>>>, Path(function): Path<String>, body: Bytes) -> Response {
+async fn invoke<S: BlobStore>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(function): Path<String>,
+    body: Bytes,
+) -> Response {
     let function = printable(&function);
     let records = match prepare_invocation(&body) {
         Ok(records) => records,
@@ -50,14 +57,19 @@ async fn invoke<S: BlobStore>(State(state): State<Arc<AppState<S>>>, Path(functi
             return error_response(StatusCode::BAD_REQUEST, &e.to_string());
         }
     };
-    let archived_at = OffsetDateTime::now_utc().format(&Rfc3339).expect("UTC times format as RFC 3339");
+    let archived_at = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .expect("UTC times format as RFC 3339");
     let stored = tokio::time::timeout(
         state.budget,
         join_all(records.iter().map(|r| state.archiver.archive(r, &archived_at))),
     )
     .await;
     let Ok(results) = stored else {
-        let message = format!("storage did not answer within the {} ms budget", state.budget.as_millis());
+        let message = format!(
+            "storage did not answer within the {} ms budget",
+            state.budget.as_millis()
+        );
         tracing::error!(%function, events = records.len(), "{message}; answering 503 so Event Grid redelivers");
         return error_response(StatusCode::SERVICE_UNAVAILABLE, &message);
     };
@@ -77,7 +89,10 @@ async fn invoke<S: BlobStore>(State(state): State<Arc<AppState<S>>>, Path(functi
         }
     }
     if let Some(e) = failure {
-        return error_response(StatusCode::SERVICE_UNAVAILABLE, &format!("could not archive: {e}"));
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("could not archive: {e}"),
+        );
     }
     let body = serde_json::to_string(&InvocationResult::with_logs(logs)).expect("results always serialise");
     json(StatusCode::OK, body)

@@ -61,12 +61,18 @@ pub enum StorageError {
 /// The storage operations the archiver relies on.
 pub trait BlobStore: Send + Sync + 'static {
     /// Creates the blob unless one of that name exists; never overwrites.
-    fn create_if_absent(&self, blob: NewBlob<'_>) -> impl Future<Output = Result<PutOutcome, StorageError>> + Send;
+    fn create_if_absent(
+        &self,
+        blob: NewBlob<'_>,
+    ) -> impl Future<Output = Result<PutOutcome, StorageError>> + Send;
 
     /// The SHA-256 of an existing blob's content: from its metadata, or by reading it when the
     /// metadata is missing (a blob written by someone else).
-    fn content_sha256(&self, container: &str, name: &str)
-        -> impl Future<Output = Result<String, StorageError>> + Send;
+    fn content_sha256(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<String, StorageError>> + Send;
 }
 
 /// Blob Storage through `azure_storage_blob`.
@@ -104,9 +110,16 @@ impl AzureBlobStore {
         };
         let (credential, query): (Option<Arc<dyn TokenCredential>>, Option<String>) = match auth {
             StorageAuth::Sas { sas, .. } => (None, Some(sas.clone())),
-            StorageAuth::AccountKey { account, key, blob_endpoint } => {
+            StorageAuth::AccountKey {
+                account,
+                key,
+                blob_endpoint,
+            } => {
                 let allow_http = blob_endpoint.scheme() == "http";
-                (None, Some(account_sas(account, key, OffsetDateTime::now_utc(), allow_http)))
+                (
+                    None,
+                    Some(account_sas(account, key, OffsetDateTime::now_utc(), allow_http)),
+                )
             }
             StorageAuth::ManagedIdentity { client_id, .. } => {
                 let options = ManagedIdentityCredentialOptions {
@@ -125,7 +138,8 @@ impl AzureBlobStore {
                 .pop_if_empty()
                 .push(name);
             url.set_query(query.as_deref());
-            let client = BlobContainerClient::new(url, credential.clone(), Some(options.clone())).map_err(from_azure)?;
+            let client = BlobContainerClient::new(url, credential.clone(), Some(options.clone()))
+                .map_err(from_azure)?;
             clients.insert(name.to_owned(), client);
         }
         Ok(AzureBlobStore { containers: clients })
@@ -180,7 +194,12 @@ impl BlobStore for AzureBlobStore {
             return match self.put(&blob).await {
                 Ok(()) => Ok(PutOutcome::Created),
                 // 409 BlobAlreadyExists, or 412 ConditionNotMet from some service versions.
-                Err(e) if matches!(e.http_status(), Some(StatusCode::Conflict | StatusCode::PreconditionFailed)) => {
+                Err(e)
+                    if matches!(
+                        e.http_status(),
+                        Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
+                    ) =>
+                {
                     Ok(PutOutcome::AlreadyExists)
                 }
                 // Containers are created at start-up, but may not exist yet (storage was down then)
@@ -202,7 +221,14 @@ impl BlobStore for AzureBlobStore {
         if let Some(hash) = metadata.get(META_CONTENT_SHA256) {
             return Ok(hash.clone());
         }
-        let body = blob.download(None).await.map_err(from_azure)?.body.collect().await.map_err(from_azure)?;
+        let body = blob
+            .download(None)
+            .await
+            .map_err(from_azure)?
+            .body
+            .collect()
+            .await
+            .map_err(from_azure)?;
         Ok(sha256_hex(&body))
     }
 }
@@ -216,7 +242,9 @@ fn error_code(e: &azure_core::Error) -> Option<&str> {
 
 fn from_azure(e: azure_core::Error) -> StorageError {
     match e.kind() {
-        ErrorKind::HttpResponse { status, error_code, .. } => StorageError::Service {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => StorageError::Service {
             status: u16::from(*status),
             code: error_code.clone().unwrap_or_else(|| "no error code".into()),
         },
@@ -232,7 +260,9 @@ fn redact(text: &str) -> String {
         out.push_str(&rest[..i + 4]);
         out.push_str("REDACTED");
         rest = &rest[i + 4..];
-        let end = rest.find(|c: char| c == '&' || c == ')' || c.is_whitespace()).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c == '&' || c == ')' || c.is_whitespace())
+            .unwrap_or(rest.len());
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -281,7 +311,12 @@ mod tests {
 
     #[test]
     fn account_sas_matches_the_documented_string_to_sign() {
-        let sas = account_sas("devstoreaccount1", b"key", datetime!(2026-01-01 12:00:00.5 UTC), true);
+        let sas = account_sas(
+            "devstoreaccount1",
+            b"key",
+            datetime!(2026-01-01 12:00:00.5 UTC),
+            true,
+        );
         assert!(sas.starts_with("sv=2022-11-02&ss=b&srt=sco&sp=rwlact&st=2026-01-01T11%3A45%3A00Z&se=2026-01-31T12%3A00%3A00Z&spr=https%2Chttp&sig="), "{sas}");
         let expected = {
             let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
@@ -289,14 +324,21 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         };
         let url = Url::parse(&format!("http://h/?{sas}")).unwrap();
-        let sig = url.query_pairs().find(|(k, _)| k == "sig").unwrap().1.into_owned();
+        let sig = url
+            .query_pairs()
+            .find(|(k, _)| k == "sig")
+            .unwrap()
+            .1
+            .into_owned();
         assert_eq!(sig, expected);
     }
 
     #[test]
     fn signatures_never_survive_in_error_text() {
         assert_eq!(
-            redact("error sending request for url (http://h/c/b?sv=1&sig=abc%2Bdef&se=2) (connection refused)"),
+            redact(
+                "error sending request for url (http://h/c/b?sv=1&sig=abc%2Bdef&se=2) (connection refused)"
+            ),
             "error sending request for url (http://h/c/b?sv=1&sig=REDACTED&se=2) (connection refused)"
         );
         assert_eq!(redact("x sig=abc"), "x sig=REDACTED");

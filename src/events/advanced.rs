@@ -16,12 +16,20 @@ pub struct AdvancedMessageReceived {
     pub message_type: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(rename = "fromBSUID", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "fromBSUID",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from_bsuid: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The docs spell it `receivedTimestamp`, the TypeSpec and generated SDKs `receivedTimeStamp`.
-    #[serde(alias = "receivedTimeStamp", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "receivedTimeStamp",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -54,9 +62,17 @@ pub struct AdvancedMessageDeliveryStatus {
     pub from: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(rename = "toBSUID", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "toBSUID",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub to_bsuid: Option<String>,
-    #[serde(alias = "receivedTimeStamp", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "receivedTimeStamp",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::object", skip_serializing_if = "Option::is_none")]
     pub error: Option<Map<String, Value>>,
@@ -72,7 +88,11 @@ pub struct AdvancedMessageAnalysis {
     pub from: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(alias = "receivedTimeStamp", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "receivedTimeStamp",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub original_message: Option<String>,

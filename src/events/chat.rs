@@ -22,7 +22,11 @@ pub struct ChatMessage {
     pub transaction_id: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
-    #[serde(rename = "type", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_type: Option<String>,
     #[serde(deserialize_with = "de::identifier", skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<String>,
@@ -53,7 +57,10 @@ pub struct ChatMessage {
 impl ChatMessage {
     pub fn normalize(&mut self) {
         prefer_current(&mut self.sender_id, &mut self.sender_communication_identifier);
-        prefer_current(&mut self.recipient_id, &mut self.recipient_communication_identifier);
+        prefer_current(
+            &mut self.recipient_id,
+            &mut self.recipient_communication_identifier,
+        );
     }
 }
 
@@ -105,10 +112,19 @@ pub struct ChatThread {
 
 impl ChatThread {
     pub fn normalize(&mut self) {
-        prefer_current(&mut self.recipient_id, &mut self.recipient_communication_identifier);
-        prefer_current(&mut self.created_by, &mut self.created_by_communication_identifier);
+        prefer_current(
+            &mut self.recipient_id,
+            &mut self.recipient_communication_identifier,
+        );
+        prefer_current(
+            &mut self.created_by,
+            &mut self.created_by_communication_identifier,
+        );
         prefer_current(&mut self.edited_by, &mut self.edited_by_communication_identifier);
-        prefer_current(&mut self.deleted_by, &mut self.deleted_by_communication_identifier);
+        prefer_current(
+            &mut self.deleted_by,
+            &mut self.deleted_by_communication_identifier,
+        );
         if self.participants.is_none() {
             self.participants = self.members.take();
         }
@@ -161,9 +177,15 @@ pub struct ChatParticipant {
 
 impl ChatParticipant {
     pub fn normalize(&mut self) {
-        prefer_current(&mut self.recipient_id, &mut self.recipient_communication_identifier);
+        prefer_current(
+            &mut self.recipient_id,
+            &mut self.recipient_communication_identifier,
+        );
         prefer_current(&mut self.added_by, &mut self.added_by_communication_identifier);
-        prefer_current(&mut self.removed_by, &mut self.removed_by_communication_identifier);
+        prefer_current(
+            &mut self.removed_by,
+            &mut self.removed_by_communication_identifier,
+        );
         self.participant = self
             .participant_added
             .take()

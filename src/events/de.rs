@@ -26,9 +26,11 @@ pub fn lowercase<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 /// An integer, from a JSON number or a string holding one (chat `version` is both).
 pub fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     Ok(match Value::deserialize(d)? {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     })
@@ -104,9 +106,7 @@ fn raw_id(m: &Map<String, Value>) -> Option<String> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     text(m.get("rawId"))
         .or_else(|| text(m.get("communicationUser").and_then(|u| u.get("id"))))
-        .or_else(|| {
-            text(m.get("phoneNumber").and_then(|p| p.get("value"))).map(|n| format!("4:{n}"))
-        })
+        .or_else(|| text(m.get("phoneNumber").and_then(|p| p.get("value"))).map(|n| format!("4:{n}")))
         .or_else(|| text(m.get("microsoftTeamsUser").and_then(|u| u.get("userId"))))
         .or_else(|| text(m.get("microsoftTeamsApp").and_then(|u| u.get("appId"))))
 }
@@ -142,16 +142,31 @@ mod tests {
     fn identifiers_become_raw_ids_whatever_their_shape() {
         assert_eq!(probe(json!({"id": "8:acs:a_b"})).id.as_deref(), Some("8:acs:a_b"));
         assert_eq!(
-            probe(json!({"id": {"rawId": "8:acs:x", "communicationUser": {"id": "8:acs:y"}}})).id.as_deref(),
+            probe(json!({"id": {"rawId": "8:acs:x", "communicationUser": {"id": "8:acs:y"}}}))
+                .id
+                .as_deref(),
             Some("8:acs:x")
         );
-        assert_eq!(probe(json!({"id": {"communicationUser": {"id": "8:acs:y"}}})).id.as_deref(), Some("8:acs:y"));
-        assert_eq!(probe(json!({"id": {"phoneNumber": {"value": "+1555"}}})).id.as_deref(), Some("4:+1555"));
+        assert_eq!(
+            probe(json!({"id": {"communicationUser": {"id": "8:acs:y"}}}))
+                .id
+                .as_deref(),
+            Some("8:acs:y")
+        );
+        assert_eq!(
+            probe(json!({"id": {"phoneNumber": {"value": "+1555"}}}))
+                .id
+                .as_deref(),
+            Some("4:+1555")
+        );
         assert_eq!(probe(json!({"id": 17})).id, None);
     }
 
     #[test]
     fn open_enum_values_are_lower_cased() {
-        assert_eq!(probe(json!({"status": "Delivered"})).status.as_deref(), Some("delivered"));
+        assert_eq!(
+            probe(json!({"status": "Delivered"})).status.as_deref(),
+            Some("delivered")
+        );
     }
 }

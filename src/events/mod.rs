@@ -68,7 +68,12 @@ pub struct KnownType {
 }
 
 const fn known(event_type: &'static str, kind: &'static str, family: Family, model: Model) -> KnownType {
-    KnownType { event_type, kind, family, model }
+    KnownType {
+        event_type,
+        kind,
+        family,
+        model,
+    }
 }
 
 /// Every modelled event type: SMS (2), chat (18 current + 2 legacy), advanced messaging (3).
@@ -76,31 +81,156 @@ pub const KNOWN_TYPES: &[KnownType] = {
     use Family::*;
     use Model::*;
     &[
-        known("Microsoft.Communication.SMSReceived", "smsReceived", Sms, SmsReceived),
-        known("Microsoft.Communication.SMSDeliveryReportReceived", "smsDeliveryReportReceived", Sms, SmsDeliveryReport),
-        known("Microsoft.Communication.ChatMessageReceived", "chatMessageReceived", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatMessageEdited", "chatMessageEdited", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatMessageDeleted", "chatMessageDeleted", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatMessageReceivedInThread", "chatMessageReceivedInThread", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatMessageEditedInThread", "chatMessageEditedInThread", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatMessageDeletedInThread", "chatMessageDeletedInThread", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatTypingIndicatorReceivedInThread", "chatTypingIndicatorReceivedInThread", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatAzureBotCommandReceivedInThread", "chatAzureBotCommandReceivedInThread", Chat, ChatMessage),
-        known("Microsoft.Communication.ChatThreadCreatedWithUser", "chatThreadCreatedWithUser", Chat, ChatThread),
-        known("Microsoft.Communication.ChatThreadWithUserDeleted", "chatThreadWithUserDeleted", Chat, ChatThread),
-        known("Microsoft.Communication.ChatThreadPropertiesUpdatedPerUser", "chatThreadPropertiesUpdatedPerUser", Chat, ChatThread),
-        known("Microsoft.Communication.ChatThreadCreated", "chatThreadCreated", Chat, ChatThread),
-        known("Microsoft.Communication.ChatThreadDeleted", "chatThreadDeleted", Chat, ChatThread),
-        known("Microsoft.Communication.ChatThreadPropertiesUpdated", "chatThreadPropertiesUpdated", Chat, ChatThread),
-        known("Microsoft.Communication.ChatParticipantAddedToThreadWithUser", "chatParticipantAddedToThreadWithUser", Chat, ChatParticipant),
-        known("Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser", "chatParticipantRemovedFromThreadWithUser", Chat, ChatParticipant),
-        known("Microsoft.Communication.ChatThreadParticipantAdded", "chatThreadParticipantAdded", Chat, ChatParticipant),
-        known("Microsoft.Communication.ChatThreadParticipantRemoved", "chatThreadParticipantRemoved", Chat, ChatParticipant),
-        known("Microsoft.Communication.ChatMemberAddedToThreadWithUser", "chatMemberAddedToThreadWithUser", Chat, ChatParticipant),
-        known("Microsoft.Communication.ChatMemberRemovedFromThreadWithUser", "chatMemberRemovedFromThreadWithUser", Chat, ChatParticipant),
-        known("Microsoft.Communication.AdvancedMessageReceived", "advancedMessageReceived", AdvancedMessaging, AdvancedMessageReceived),
-        known("Microsoft.Communication.AdvancedMessageDeliveryStatusUpdated", "advancedMessageDeliveryStatusUpdated", AdvancedMessaging, AdvancedMessageDeliveryStatus),
-        known("Microsoft.Communication.AdvancedMessageAnalysisCompleted", "advancedMessageAnalysisCompleted", AdvancedMessaging, AdvancedMessageAnalysis),
+        known(
+            "Microsoft.Communication.SMSReceived",
+            "smsReceived",
+            Sms,
+            SmsReceived,
+        ),
+        known(
+            "Microsoft.Communication.SMSDeliveryReportReceived",
+            "smsDeliveryReportReceived",
+            Sms,
+            SmsDeliveryReport,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageReceived",
+            "chatMessageReceived",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageEdited",
+            "chatMessageEdited",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageDeleted",
+            "chatMessageDeleted",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageReceivedInThread",
+            "chatMessageReceivedInThread",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageEditedInThread",
+            "chatMessageEditedInThread",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatMessageDeletedInThread",
+            "chatMessageDeletedInThread",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatTypingIndicatorReceivedInThread",
+            "chatTypingIndicatorReceivedInThread",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatAzureBotCommandReceivedInThread",
+            "chatAzureBotCommandReceivedInThread",
+            Chat,
+            ChatMessage,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadCreatedWithUser",
+            "chatThreadCreatedWithUser",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadWithUserDeleted",
+            "chatThreadWithUserDeleted",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadPropertiesUpdatedPerUser",
+            "chatThreadPropertiesUpdatedPerUser",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadCreated",
+            "chatThreadCreated",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadDeleted",
+            "chatThreadDeleted",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadPropertiesUpdated",
+            "chatThreadPropertiesUpdated",
+            Chat,
+            ChatThread,
+        ),
+        known(
+            "Microsoft.Communication.ChatParticipantAddedToThreadWithUser",
+            "chatParticipantAddedToThreadWithUser",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.ChatParticipantRemovedFromThreadWithUser",
+            "chatParticipantRemovedFromThreadWithUser",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadParticipantAdded",
+            "chatThreadParticipantAdded",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.ChatThreadParticipantRemoved",
+            "chatThreadParticipantRemoved",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.ChatMemberAddedToThreadWithUser",
+            "chatMemberAddedToThreadWithUser",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.ChatMemberRemovedFromThreadWithUser",
+            "chatMemberRemovedFromThreadWithUser",
+            Chat,
+            ChatParticipant,
+        ),
+        known(
+            "Microsoft.Communication.AdvancedMessageReceived",
+            "advancedMessageReceived",
+            AdvancedMessaging,
+            AdvancedMessageReceived,
+        ),
+        known(
+            "Microsoft.Communication.AdvancedMessageDeliveryStatusUpdated",
+            "advancedMessageDeliveryStatusUpdated",
+            AdvancedMessaging,
+            AdvancedMessageDeliveryStatus,
+        ),
+        known(
+            "Microsoft.Communication.AdvancedMessageAnalysisCompleted",
+            "advancedMessageAnalysisCompleted",
+            AdvancedMessaging,
+            AdvancedMessageAnalysis,
+        ),
     ]
 };
 
@@ -113,6 +243,10 @@ pub fn known_type(event_type: &str) -> Option<&'static KnownType> {
 
 /// The normalised projection of an event's `data`.
 #[derive(Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per event: a move is cheaper than a heap allocation"
+)]
 pub enum Fields {
     SmsReceived(sms::SmsReceived),
     SmsDeliveryReport(sms::SmsDeliveryReport),
@@ -125,7 +259,9 @@ pub enum Fields {
     /// Unmodelled types, and modelled ones whose `data` is not an object.
     Empty,
     /// Why a quarantined input is not a usable event.
-    Quarantine { reason: &'static str },
+    Quarantine {
+        reason: &'static str,
+    },
 }
 
 impl Fields {
@@ -206,5 +342,135 @@ impl Serialize for Fields {
                 m.end()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn fields(event_type: &str, data: Value) -> Value {
+        let raw = RawValue::from_string(data.to_string()).unwrap();
+        serde_json::to_value(Fields::project(known_type(event_type).unwrap(), Some(&raw))).unwrap()
+    }
+
+    #[test]
+    fn every_documented_type_is_modelled_once() {
+        assert_eq!(KNOWN_TYPES.len(), 25);
+        for family in [Family::Sms, Family::Chat, Family::AdvancedMessaging] {
+            let n = KNOWN_TYPES.iter().filter(|k| k.family == family).count();
+            assert_eq!(n, [2, 20, 3][family as usize]);
+        }
+        let mut kinds: Vec<_> = KNOWN_TYPES.iter().map(|k| k.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds.len(), KNOWN_TYPES.len());
+        assert_eq!(
+            known_type("microsoft.communication.smsreceived").unwrap().kind,
+            "smsReceived"
+        );
+        assert!(known_type("Microsoft.Communication.CallStarted").is_none());
+    }
+
+    #[test]
+    fn sms_keys_are_read_in_either_casing() {
+        let pascal = fields(
+            "Microsoft.Communication.SMSDeliveryReportReceived",
+            json!({"MessageId": "m", "From": "1", "To": "2", "DeliveryStatus": "Delivered", "DeliveryStatusDetails": "No error.",
+                   "DeliveryAttempts": [{"Timestamp": "t", "SegmentsSucceeded": 1, "SegmentsFailed": 0}], "ReceivedTimestamp": "r", "Tag": "x"}),
+        );
+        let camel = fields(
+            "Microsoft.Communication.SMSDeliveryReportReceived",
+            json!({"messageId": "m", "from": "1", "to": "2", "deliveryStatus": "Delivered", "deliveryStatusDetails": "No error.",
+                   "deliveryAttempts": [{"timestamp": "t", "segmentsSucceeded": 1, "segmentsFailed": 0}], "receivedTimestamp": "r", "tag": "x"}),
+        );
+        assert_eq!(pascal, camel);
+        assert_eq!(camel["deliveryAttempts"][0]["segmentsSucceeded"], 1);
+        assert_eq!(camel["tag"], "x");
+    }
+
+    #[test]
+    fn advanced_messaging_reads_both_timestamp_spellings_and_bsuids() {
+        let received = fields(
+            "Microsoft.Communication.AdvancedMessageReceived",
+            json!({"from": "", "fromBSUID": "US.1", "to": "c", "receivedTimeStamp": "t", "messageType": "text", "brandNewProperty": 1}),
+        );
+        assert_eq!(
+            received,
+            json!({"messageType": "text", "from": "", "fromBSUID": "US.1", "to": "c", "receivedTimestamp": "t"})
+        );
+        let status = fields(
+            "Microsoft.Communication.AdvancedMessageDeliveryStatusUpdated",
+            json!({"status": "Failed", "toBSUID": "US.2", "receivedTimestamp": "t", "error": {"channelCode": "131026"}}),
+        );
+        assert_eq!(status["status"], "failed");
+        assert_eq!(status["toBSUID"], "US.2");
+        assert_eq!(status["receivedTimestamp"], "t");
+        assert_eq!(status["error"]["channelCode"], "131026");
+    }
+
+    #[test]
+    fn analysis_reads_either_key_phrase_name_and_flattens_language_detection() {
+        for key in ["extractedKeyPhrases", "keyphraseExtraction"] {
+            let f = fields(
+                "Microsoft.Communication.AdvancedMessageAnalysisCompleted",
+                json!({key: ["a", 1, "b"], "languageDetection": {"language": "English", "confidenceScore": 0.99, "translation": "t"}}),
+            );
+            assert_eq!(f["keyPhrases"], json!(["a", "b"]));
+            assert_eq!(
+                (&f["language"], &f["confidenceScore"], &f["translation"]),
+                (&json!("English"), &json!(0.99), &json!("t"))
+            );
+            assert!(f.get(key).is_none() && f.get("languageDetection").is_none());
+        }
+    }
+
+    #[test]
+    fn chat_identifiers_members_and_version_are_normalised() {
+        let legacy = fields(
+            "Microsoft.Communication.ChatThreadCreatedWithUser",
+            json!({"createdBy": "8:acs:a", "members": [{"displayName": "Bob", "memberId": "8:acs:b"}], "version": "16", "recipientId": "8:acs:r"}),
+        );
+        assert_eq!(legacy["createdBy"], "8:acs:a");
+        assert_eq!(
+            legacy["participants"],
+            json!([{"id": "8:acs:b", "displayName": "Bob"}])
+        );
+        assert_eq!(legacy["version"], 16);
+        assert_eq!(legacy["recipientId"], "8:acs:r");
+
+        let current = fields(
+            "Microsoft.Communication.ChatThreadCreated",
+            json!({"createdByCommunicationIdentifier": {"rawId": "8:acs:a"}, "version": 16,
+                   "participants": [{"displayName": "Bob", "participantCommunicationIdentifier": {"rawId": "8:acs:b"}, "metadata": {"k": "v"}}],
+                   "members": [{"memberId": "ignored"}], "retentionPolicy": {"kind": "threadCreationDate", "deleteThreadAfterDays": 7}}),
+        );
+        assert_eq!(current["createdBy"], "8:acs:a");
+        assert_eq!(
+            current["participants"],
+            json!([{"id": "8:acs:b", "displayName": "Bob", "metadata": {"k": "v"}}])
+        );
+        assert_eq!(current["retentionPolicy"]["deleteThreadAfterDays"], 7);
+        assert!(current.get("members").is_none());
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_dropped_not_fatal() {
+        let f = fields(
+            "Microsoft.Communication.ChatMessageReceived",
+            json!({"messageId": 17, "version": {"no": 1}, "senderCommunicationIdentifier": 3, "metadata": "not a map", "messageBody": "hi"}),
+        );
+        assert_eq!(f, json!({"messageId": "17", "messageBody": "hi"}));
+    }
+
+    #[test]
+    fn data_that_is_not_an_object_projects_to_nothing() {
+        let known = known_type("Microsoft.Communication.SMSReceived").unwrap();
+        for data in ["[1]", "\"text\"", "true"] {
+            let raw = RawValue::from_string(data.to_owned()).unwrap();
+            assert_eq!(Fields::project(known, Some(&raw)), Fields::Empty);
+        }
+        assert_eq!(Fields::project(known, None), Fields::Empty);
     }
 }

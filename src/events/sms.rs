@@ -10,15 +10,35 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SmsReceived {
-    #[serde(alias = "MessageId", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "MessageId",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
-    #[serde(alias = "From", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "From",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from: Option<String>,
-    #[serde(alias = "To", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "To",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub to: Option<String>,
-    #[serde(alias = "Message", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "Message",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message: Option<String>,
-    #[serde(alias = "SegmentCount", deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "SegmentCount",
+        deserialize_with = "de::int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub segment_count: Option<i64>,
     #[serde(
         alias = "ReceivedTimestamp",
@@ -33,13 +53,29 @@ pub struct SmsReceived {
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SmsDeliveryReport {
-    #[serde(alias = "MessageId", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "MessageId",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
-    #[serde(alias = "From", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "From",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from: Option<String>,
-    #[serde(alias = "To", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "To",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub to: Option<String>,
-    #[serde(alias = "DeliveryStatus", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "DeliveryStatus",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delivery_status: Option<String>,
     #[serde(
         alias = "DeliveryStatusDetails",
@@ -47,7 +83,11 @@ pub struct SmsDeliveryReport {
         skip_serializing_if = "Option::is_none"
     )]
     pub delivery_status_details: Option<String>,
-    #[serde(alias = "DeliveryAttempts", deserialize_with = "de::list", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "DeliveryAttempts",
+        deserialize_with = "de::list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub delivery_attempts: Option<Vec<DeliveryAttempt>>,
     #[serde(
         alias = "ReceivedTimestamp",
@@ -56,7 +96,11 @@ pub struct SmsDeliveryReport {
         skip_serializing_if = "Option::is_none"
     )]
     pub received_timestamp: Option<String>,
-    #[serde(alias = "Tag", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "Tag",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tag: Option<String>,
 }
 
@@ -64,10 +108,22 @@ pub struct SmsDeliveryReport {
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DeliveryAttempt {
-    #[serde(alias = "Timestamp", deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "Timestamp",
+        deserialize_with = "de::string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<String>,
-    #[serde(alias = "SegmentsSucceeded", deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "SegmentsSucceeded",
+        deserialize_with = "de::int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub segments_succeeded: Option<i64>,
-    #[serde(alias = "SegmentsFailed", deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "SegmentsFailed",
+        deserialize_with = "de::int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub segments_failed: Option<i64>,
 }

@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 
 /// Where an event is expected: (container family name, kind).
 fn expected(app: &TestApp, event: &Value) -> (String, String) {
-    let event_type = event.get("eventType").or_else(|| event.get("type")).and_then(Value::as_str).unwrap();
+    let event_type = event
+        .get("eventType")
+        .or_else(|| event.get("type"))
+        .and_then(Value::as_str)
+        .unwrap();
     match known_type(event_type) {
         Some(k) => (app.containers.for_family(k.family).to_owned(), k.kind.to_owned()),
         None => (app.containers.other.clone(), event_type.to_ascii_lowercase()),
@@ -40,19 +44,41 @@ async fn every_fixture_event_lands_once_with_its_family_and_kind() {
     assert_eq!(total, sent.len(), "one blob per distinct event");
     for (name, event) in &sent {
         let (container, kind) = expected(&app, event);
-        let holding: Vec<_> = blobs[&container].iter().filter(|b| &b.record["event"] == event).collect();
-        assert_eq!(holding.len(), 1, "{name} should be stored exactly once in {container}");
+        let holding: Vec<_> = blobs[&container]
+            .iter()
+            .filter(|b| &b.record["event"] == event)
+            .collect();
+        assert_eq!(
+            holding.len(),
+            1,
+            "{name} should be stored exactly once in {container}"
+        );
         let blob = holding[0];
         assert_eq!(blob.record["kind"], kind.as_str(), "{name}");
         assert_eq!(blob.record["eventId"], event["id"], "{name}");
         assert_eq!(blob.record["archiveVersion"], 1);
         assert_eq!(blob.content_type, "application/json");
-        assert!(blob.name.starts_with(&format!("{kind}/")), "{name}: {}", blob.name);
-        assert_eq!(blob.metadata["contentsha256"], acs_event_archive::layout::sha256_hex(&blob.bytes));
+        assert!(
+            blob.name.starts_with(&format!("{kind}/")),
+            "{name}: {}",
+            blob.name
+        );
+        assert_eq!(
+            blob.metadata["contentsha256"],
+            acs_event_archive::layout::sha256_hex(&blob.bytes)
+        );
         assert!(blob.metadata.contains_key("archivedat"));
-        assert_eq!(blob.tags.get("kind").map(String::as_str), Some(kind.as_str()), "{name}");
+        assert_eq!(
+            blob.tags.get("kind").map(String::as_str),
+            Some(kind.as_str()),
+            "{name}"
+        );
         for phone in ["15555555555", "14255550123", "12345678910"] {
-            assert!(!blob.name.contains(phone), "phone number in blob name {}", blob.name);
+            assert!(
+                !blob.name.contains(phone),
+                "phone number in blob name {}",
+                blob.name
+            );
         }
     }
 }
@@ -66,7 +92,13 @@ async fn records_of(fixture: &str) -> Vec<Value> {
         assert_eq!(answer.status, 200, "{fixture}: {:?}", answer.body);
         let (container, _) = expected(&app, &event);
         let blobs = app.storage().blobs(&container).await;
-        records.push(blobs.into_iter().find(|b| b.record["event"] == event).unwrap().record);
+        records.push(
+            blobs
+                .into_iter()
+                .find(|b| b.record["event"] == event)
+                .unwrap()
+                .record,
+        );
     }
     records
 }
@@ -99,26 +131,47 @@ async fn sms_delivery_report_keeps_attempts_and_the_capitalised_tag() {
     assert!(f["deliveryAttempts"][0]["segmentsSucceeded"].is_i64(), "{f}");
     let old = fields_of("learn-ko-2020__SMSDeliveryReportReceived__1.json").await;
     assert!(old["deliveryAttempts"][0]["timestamp"].is_string(), "{old}");
-    assert!(old["messageId"].as_str().unwrap().starts_with("Outgoing_"), "{old}");
+    assert!(
+        old["messageId"].as_str().unwrap().starts_with("Outgoing_"),
+        "{old}"
+    );
 }
 
 #[tokio::test]
 async fn chat_version_sent_as_a_string_becomes_an_integer() {
     let f = fields_of("docs__ChatMessageReceivedInThread__1.json").await;
     assert_eq!(f["version"], 1613783230064_i64);
-    assert_eq!(f["senderId"], "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-5cdb-4916-07fd-084822002624");
+    assert_eq!(
+        f["senderId"],
+        "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-5cdb-4916-07fd-084822002624"
+    );
     assert_eq!(f["threadId"], "19:5b3809e80e4a439d92c3316e273f4a2b@thread.v2");
-    assert_eq!(f["messageBody"], "Talk about new Thread Events in communication services");
+    assert_eq!(
+        f["messageBody"],
+        "Talk about new Thread Events in communication services"
+    );
 }
 
 #[tokio::test]
 async fn chat_identifiers_are_raw_ids_from_objects_or_legacy_strings() {
     let current = fields_of("docs__ChatMessageReceived__1.json").await;
-    assert_eq!(current["senderId"], "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-578d-7caf-07fd-084822001724");
-    assert_eq!(current["recipientId"], "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-578d-7d05-83fe-084822000f6d");
+    assert_eq!(
+        current["senderId"],
+        "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-578d-7caf-07fd-084822001724"
+    );
+    assert_eq!(
+        current["recipientId"],
+        "8:acs:109f0644-b956-4cd9-87b1-71024f6e2f44_00000008-578d-7d05-83fe-084822000f6d"
+    );
     let legacy = fields_of("learn-ko-2020__ChatMessageReceived__1.json").await;
-    assert!(legacy["senderId"].as_str().unwrap().starts_with("8:acs:"), "{legacy}");
-    assert!(legacy["recipientId"].as_str().unwrap().starts_with("8:acs:"), "{legacy}");
+    assert!(
+        legacy["senderId"].as_str().unwrap().starts_with("8:acs:"),
+        "{legacy}"
+    );
+    assert!(
+        legacy["recipientId"].as_str().unwrap().starts_with("8:acs:"),
+        "{legacy}"
+    );
 }
 
 #[tokio::test]
@@ -130,12 +183,24 @@ async fn legacy_members_and_current_participants_give_one_participants_list() {
     assert!(both["createdBy"].is_string(), "{both}");
 
     let added = fields_of("learn-ko-2020__ChatMemberAddedToThreadWithUser__1.json").await;
-    assert_eq!(added["participant"], json!({"id": "8:acs:5354158b-17b7-489c-9380-95d8821ff76b_00000005-3e5f-1bc6-f40f-343a0d0003fe", "displayName": "John Smith"}));
-    assert_eq!(added["addedBy"], "8:acs:5354158b-17b7-489c-9380-95d8821ff76b_00000005-3e5f-1bc6-f40f-343a0d0003f1");
+    assert_eq!(
+        added["participant"],
+        json!({"id": "8:acs:5354158b-17b7-489c-9380-95d8821ff76b_00000005-3e5f-1bc6-f40f-343a0d0003fe", "displayName": "John Smith"})
+    );
+    assert_eq!(
+        added["addedBy"],
+        "8:acs:5354158b-17b7-489c-9380-95d8821ff76b_00000005-3e5f-1bc6-f40f-343a0d0003f1"
+    );
     assert_eq!(added["version"], 1600390033176_i64);
 
     let in_thread = fields_of("docs__ChatThreadParticipantAdded__1.json").await;
-    assert!(in_thread["participant"]["id"].as_str().unwrap().starts_with("8:acs:"), "{in_thread}");
+    assert!(
+        in_thread["participant"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("8:acs:"),
+        "{in_thread}"
+    );
     assert!(in_thread["addedBy"].is_string(), "{in_thread}");
 }
 
@@ -154,7 +219,11 @@ async fn advanced_message_status_is_lower_cased_and_both_timestamp_spellings_are
 #[tokio::test]
 async fn whatsapp_username_message_with_hidden_number_is_archived_with_its_bsuid() {
     // The docs show only the `data` of this event; wrap it in an envelope as Event Grid would.
-    let fragment: Value = serde_json::from_str(&format!("{{{}}}", fixture_text("docs-datafragment__AdvancedMessageReceived__2.json-fragment"))).unwrap();
+    let fragment: Value = serde_json::from_str(&format!(
+        "{{{}}}",
+        fixture_text("docs-datafragment__AdvancedMessageReceived__2.json-fragment")
+    ))
+    .unwrap();
     let event = json!({
         "id": "bsuid-1", "eventType": "Microsoft.Communication.AdvancedMessageReceived",
         "subject": "advancedMessage/sender/US.13491208655302741918/recipient/{channel-id}",
@@ -167,7 +236,10 @@ async fn whatsapp_username_message_with_hidden_number_is_archived_with_its_bsuid
     assert_eq!(f["fromBSUID"], "US.13491208655302741918");
     assert_eq!(f["from"], "");
     assert_eq!(f["messageType"], "text");
-    assert_eq!(blobs[0].name, "advancedMessageReceived/2026/04/01/10/bsuid-1.json");
+    assert_eq!(
+        blobs[0].name,
+        "advancedMessageReceived/2026/04/01/10/bsuid-1.json"
+    );
 }
 
 #[tokio::test]
@@ -186,23 +258,41 @@ async fn analysis_key_phrases_are_read_under_either_name() {
 #[tokio::test]
 async fn received_whatsapp_content_objects_are_kept() {
     let f = fields_of("specs-example__AdvancedMessageReceived__1.json").await;
-    for key in ["media", "context", "button", "interactive", "channelType", "from", "to"] {
+    for key in [
+        "media",
+        "context",
+        "button",
+        "interactive",
+        "channelType",
+        "from",
+        "to",
+    ] {
         assert!(!f[key].is_null(), "{key} missing from {f}");
     }
 }
 
 #[tokio::test]
 async fn cloud_events_are_recorded_with_their_schema_and_source() {
-    let r = records_of("cloudevents-specs-example__SMSReceived__1.json").await.remove(0);
+    let r = records_of("cloudevents-specs-example__SMSReceived__1.json")
+        .await
+        .remove(0);
     assert_eq!(r["schema"], "cloudEvents");
     assert_eq!(r["eventType"], "Microsoft.Communication.SMSReceived");
     assert!(r["source"].as_str().unwrap().starts_with("/subscriptions/"));
     assert_eq!(r["eventTime"], "2020-09-18T00:27:47.0000000Z");
-    assert_eq!(r["fields"]["messageId"], "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e");
+    assert_eq!(
+        r["fields"]["messageId"],
+        "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e"
+    );
 
-    let bot = records_of("constructed__ChatAzureBotCommandReceivedInThread__1.json").await.remove(0);
+    let bot = records_of("constructed__ChatAzureBotCommandReceivedInThread__1.json")
+        .await
+        .remove(0);
     assert_eq!(bot["kind"], "chatAzureBotCommandReceivedInThread");
-    assert_eq!(bot["fields"]["senderId"], "28:acs:00000000-0000-0000-0000-000000000001");
+    assert_eq!(
+        bot["fields"]["senderId"],
+        "28:acs:00000000-0000-0000-0000-000000000001"
+    );
     assert_eq!(bot["fields"]["version"], 1747217472123_i64);
 }
 
@@ -210,7 +300,19 @@ async fn cloud_events_are_recorded_with_their_schema_and_source() {
 async fn record_matches_the_documented_shape() {
     let r = records_of("docs__SMSReceived__1.json").await.remove(0);
     let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
-    let mut expected = vec!["archiveVersion", "family", "kind", "eventId", "eventType", "eventTime", "source", "subject", "schema", "fields", "event"];
+    let mut expected = vec![
+        "archiveVersion",
+        "family",
+        "kind",
+        "eventId",
+        "eventType",
+        "eventTime",
+        "source",
+        "subject",
+        "schema",
+        "fields",
+        "event",
+    ];
     expected.sort();
     let mut keys = keys;
     keys.sort();

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 pub const AZURITE_VERSION: &str = "3.37.0";
 const DEV_ACCOUNT: &str = "devstoreaccount1";
-const DEV_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const DEV_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 pub fn project_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -43,14 +44,20 @@ pub fn fixture_text(name: &str) -> String {
 
 /// The events of a fixture file: its array elements, or the one object.
 pub fn fixture_events(name: &str) -> Vec<Value> {
-    match serde_json::from_str(&fixture_text(name)).unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}")) {
+    match serde_json::from_str(&fixture_text(name))
+        .unwrap_or_else(|e| panic!("fixture {name} is not JSON: {e}"))
+    {
         Value::Array(items) => items,
         one => vec![one],
     }
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Installs the pinned Azurite into the project's node_modules once, if it is not there yet.
@@ -84,26 +91,22 @@ fn ensure_azurite_installed() -> PathBuf {
 pub struct Azurite {
     child: Child,
     pub port: u16,
-    _dir: Option<tempfile::TempDir>,
 }
 
 impl Azurite {
-    /// Starts Azurite on a free port with a fresh temporary folder.
-    pub fn start() -> Azurite {
-        let dir = tempfile::Builder::new().prefix("azurite-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let path = dir.path().to_owned();
-        let mut azurite = Azurite::start_on(free_port(), &path);
-        azurite._dir = Some(dir);
-        azurite
-    }
-
     /// Starts Azurite on a given port and folder (to bring storage back after an outage).
     pub fn start_on(port: u16, folder: &Path) -> Azurite {
         let main_js = ensure_azurite_installed();
         let mut command = Command::new("node");
         command
             .arg(main_js)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "--location"])
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--location",
+            ])
             .arg(folder)
             .args(["--silent", "--skipApiVersionCheck", "--loose"])
             .stdout(Stdio::null())
@@ -115,17 +118,11 @@ impl Azurite {
                 Ok(())
             });
         }
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("could not start Azurite with node: {e}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start Azurite with node: {e}"));
         wait_for_port(port, Duration::from_secs(30), &mut child, "Azurite");
-        Azurite { child, port, _dir: None }
-    }
-
-    pub fn blob_endpoint(&self) -> String {
-        blob_endpoint(self.port)
-    }
-
-    pub fn stop(mut self) {
-        self.kill();
+        Azurite { child, port }
     }
 
     fn kill(&mut self) {
@@ -146,7 +143,10 @@ pub fn blob_endpoint(port: u16) -> String {
 
 /// An account-key connection string for an Azurite on `port`.
 pub fn connection_string(port: u16) -> String {
-    format!("DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={}", blob_endpoint(port))
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={}",
+        blob_endpoint(port)
+    )
 }
 
 /// One Azurite for the whole test binary; each test isolates itself with its own containers.
@@ -166,7 +166,8 @@ pub fn shared_azurite() -> u16 {
                 std::thread::park();
             }
         });
-        rx.recv_timeout(Duration::from_secs(60)).expect("Azurite did not start within 60 s")
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("Azurite did not start within 60 s")
     })
 }
 
@@ -183,7 +184,10 @@ fn wait_for_port(port: u16, limit: Duration, child: &mut Child, what: &str) {
             }
             panic!("{what} exited with {status} before listening on {port}: {err}");
         }
-        assert!(start.elapsed() < limit, "{what} did not listen on port {port} within {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not listen on port {port} within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -205,7 +209,6 @@ pub fn unique_containers() -> Containers {
 /// The real `handler` binary, started as the Functions host starts it.
 pub struct TestApp {
     child: Child,
-    pub port: u16,
     pub base: String,
     pub storage_port: u16,
     pub containers: Containers,
@@ -222,24 +225,40 @@ pub struct AppOptions {
 
 /// Spawns the handler against the shared Azurite.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(AppOptions { storage_port: shared_azurite(), env: vec![] }).await
+    spawn_app_with(AppOptions {
+        storage_port: shared_azurite(),
+        env: vec![],
+    })
+    .await
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let port = free_port();
     let containers = unique_containers();
     let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
-    for inherited in ["ARCHIVE_STORAGE", "AzureWebJobsStorage", "ARCHIVE_BUDGET_MS", "ARCHIVE_LOG", "RUST_LOG"] {
+    for inherited in [
+        "ARCHIVE_STORAGE",
+        "AzureWebJobsStorage",
+        "ARCHIVE_BUDGET_MS",
+        "ARCHIVE_LOG",
+        "RUST_LOG",
+    ] {
         command.env_remove(inherited);
     }
     command
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "00000000-0000-0000-0000-000000000001")
+        .env(
+            "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+            "00000000-0000-0000-0000-000000000001",
+        )
         .env("FUNCTIONS_APP_ROOT_PATH", project_root())
         .env("ARCHIVE_STORAGE", connection_string(options.storage_port))
         .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
         .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
-        .env("ARCHIVE_CONTAINER_ADVANCED_MESSAGING", &containers.advanced_messaging)
+        .env(
+            "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
+            &containers.advanced_messaging,
+        )
         .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
         .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
         .envs(options.env.iter().map(|(k, v)| (k, v)))
@@ -267,11 +286,22 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
             panic!("handler exited with {status} before it was ready: {err}");
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "handler not ready within 30 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "handler not ready within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let ready_after = started.elapsed();
-    TestApp { child, port, base, storage_port: options.storage_port, containers, stdout, http, ready_after }
+    TestApp {
+        child,
+        base,
+        storage_port: options.storage_port,
+        containers,
+        stdout,
+        http,
+        ready_after,
+    }
 }
 
 /// A host invocation's answer.
@@ -285,7 +315,10 @@ pub struct Invoked {
 
 impl Invoked {
     pub fn logs(&self) -> Vec<String> {
-        self.body["Logs"].as_array().map(|l| l.iter().map(|s| s.as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+        self.body["Logs"]
+            .as_array()
+            .map(|l| l.iter().map(|s| s.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -297,7 +330,8 @@ pub fn host_body(function: &str, event: &Value) -> Value {
 impl TestApp {
     /// Invokes a function the way the host does.
     pub async fn invoke(&self, function: &str, event: &Value) -> Invoked {
-        self.post(function, serde_json::to_vec(&host_body(function, event)).unwrap()).await
+        self.post(function, serde_json::to_vec(&host_body(function, event)).unwrap())
+            .await
     }
 
     /// Posts any body to `/{path}` with the host's headers.
@@ -308,17 +342,29 @@ impl TestApp {
             .post(format!("{}/{path}", self.base))
             .header("Content-Type", "application/json; charset=utf-8")
             .header("X-Azure-Functions-HostVersion", "4.1037.0.0")
-            .header("X-Azure-Functions-InvocationId", "3f2c7b1e-5c1a-4f62-9a0e-8d1f4c2b9a77")
+            .header(
+                "X-Azure-Functions-InvocationId",
+                "3f2c7b1e-5c1a-4f62-9a0e-8d1f4c2b9a77",
+            )
             .header("User-Agent", "Azure-Functions-Host/4.1037.0.0")
             .body(body)
             .send()
             .await
             .expect("the handler did not answer");
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Invoked { status, content_type, body, elapsed: started.elapsed() }
+        Invoked {
+            status,
+            content_type,
+            body,
+            elapsed: started.elapsed(),
+        }
     }
 
     pub fn storage(&self) -> Storage {
@@ -337,10 +383,6 @@ impl TestApp {
 
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 }
 
@@ -372,11 +414,19 @@ pub struct Storage {
 impl Storage {
     pub fn new(port: u16, http: reqwest::Client) -> Self {
         let key = base64_decode(DEV_KEY);
-        Storage { port, sas: account_sas(DEV_ACCOUNT, &key, time::OffsetDateTime::now_utc(), true), http }
+        Storage {
+            port,
+            sas: account_sas(DEV_ACCOUNT, &key, time::OffsetDateTime::now_utc(), true),
+            http,
+        }
     }
 
     pub async fn blob_names(&self, container: &str) -> Vec<String> {
-        let url = format!("{}/{container}?restype=container&comp=list&{}", blob_endpoint(self.port), self.sas);
+        let url = format!(
+            "{}/{container}?restype=container&comp=list&{}",
+            blob_endpoint(self.port),
+            self.sas
+        );
         let response = self.http.get(url).send().await.unwrap();
         if response.status() == 404 {
             return vec![];
@@ -401,23 +451,37 @@ impl Storage {
         let bytes = response.bytes().await.unwrap().to_vec();
         let metadata = headers
             .iter()
-            .filter_map(|(k, v)| k.as_str().strip_prefix("x-ms-meta-").map(|k| (k.to_owned(), v.to_str().unwrap().to_owned())))
+            .filter_map(|(k, v)| {
+                k.as_str()
+                    .strip_prefix("x-ms-meta-")
+                    .map(|k| (k.to_owned(), v.to_str().unwrap().to_owned()))
+            })
             .collect();
         let tags_xml = self
             .http
-            .get(format!("{}/{container}/{name}?comp=tags&{}", blob_endpoint(self.port), self.sas))
+            .get(format!(
+                "{}/{container}/{name}?comp=tags&{}",
+                blob_endpoint(self.port),
+                self.sas
+            ))
             .send()
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        let tags = xml_values(&tags_xml, "Key").into_iter().zip(xml_values(&tags_xml, "Value")).collect();
+        let tags = xml_values(&tags_xml, "Key")
+            .into_iter()
+            .zip(xml_values(&tags_xml, "Value"))
+            .collect();
         StoredBlob {
             name: name.to_owned(),
             record: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
             bytes,
-            content_type: headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default(),
+            content_type: headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
             metadata,
             tags,
         }

@@ -10,20 +10,35 @@ fn budget_env(ms: u64) -> Vec<(String, String)> {
 #[tokio::test]
 async fn unreachable_storage_gives_5xx_within_the_budget_and_success_after_it_returns() {
     let storage_port = free_port();
-    let app = spawn_app_with(AppOptions { storage_port, env: budget_env(2000) }).await;
+    let app = spawn_app_with(AppOptions {
+        storage_port,
+        env: budget_env(2000),
+    })
+    .await;
     let event = sms_event("Incoming_outage", "kept for later");
 
     let down = app.invoke("SmsEvents", &event).await;
     assert_eq!(down.status, 503, "{:?}", down.body);
-    assert!(down.elapsed < Duration::from_millis(3500), "answered after {:?}", down.elapsed);
-    assert!(app.stdout_text().contains("could not archive") || app.stdout_text().contains("budget"), "{}", app.stdout_text());
+    assert!(
+        down.elapsed < Duration::from_millis(3500),
+        "answered after {:?}",
+        down.elapsed
+    );
+    assert!(
+        app.stdout_text().contains("could not archive") || app.stdout_text().contains("budget"),
+        "{}",
+        app.stdout_text()
+    );
 
     // Storage comes back (empty: the container is created on first write).
     let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let _azurite = Azurite::start_on(storage_port, folder.path());
     let up = app.invoke("SmsEvents", &event).await;
     assert_eq!(up.status, 200, "{:?}", up.body);
-    assert_eq!(app.storage().blob_names(&app.containers.sms).await, ["smsReceived/2024/05/01/12/Incoming_outage.json"]);
+    assert_eq!(
+        app.storage().blob_names(&app.containers.sms).await,
+        ["smsReceived/2024/05/01/12/Incoming_outage.json"]
+    );
 }
 
 #[tokio::test]
@@ -31,10 +46,24 @@ async fn storage_that_never_answers_gives_5xx_within_the_budget() {
     // Accepts connections into the backlog and never reads them: a black hole.
     let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let storage_port = black_hole.local_addr().unwrap().port();
-    let app = spawn_app_with(AppOptions { storage_port, env: budget_env(1500) }).await;
-    let answer = app.invoke("SmsEvents", &sms_event("Incoming_black-hole", "x")).await;
+    let app = spawn_app_with(AppOptions {
+        storage_port,
+        env: budget_env(1500),
+    })
+    .await;
+    let answer = app
+        .invoke("SmsEvents", &sms_event("Incoming_black-hole", "x"))
+        .await;
     assert_eq!(answer.status, 503, "{:?}", answer.body);
-    assert!(answer.elapsed >= Duration::from_millis(1400), "{:?}", answer.elapsed);
-    assert!(answer.elapsed < Duration::from_millis(3000), "{:?}", answer.elapsed);
+    assert!(
+        answer.elapsed >= Duration::from_millis(1400),
+        "{:?}",
+        answer.elapsed
+    );
+    assert!(
+        answer.elapsed < Duration::from_millis(3000),
+        "{:?}",
+        answer.elapsed
+    );
     drop(black_hole);
 }

@@ -29,18 +29,36 @@ async fn requests_that_are_not_invocations_get_a_clear_client_error() {
     for (body, expected) in [
         (b"not json".to_vec(), "request body is not JSON"),
         (b"{}".to_vec(), "request body has no Data object"),
-        (br#"{"Data":{"other":{}}}"#.to_vec(), "request Data has no \"event\" binding"),
-        (format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), "request body is not a JSON object"),
-        (format!(r#"{{"Data":{}}}"#, "{\"a\":".repeat(100_000)).into_bytes(), "request body is not JSON"),
+        (
+            br#"{"Data":{"other":{}}}"#.to_vec(),
+            "request Data has no \"event\" binding",
+        ),
+        (
+            format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+            "request body is not a JSON object",
+        ),
+        (
+            format!(r#"{{"Data":{}}}"#, "{\"a\":".repeat(100_000)).into_bytes(),
+            "request body is not JSON",
+        ),
         (b"[{}]".to_vec(), "request body is not a JSON object"),
     ] {
         let answer = app.post("SmsEvents", body).await;
         assert_eq!(answer.status, 400);
         assert_eq!(answer.content_type, "application/json");
-        assert!(answer.body["error"].as_str().unwrap().starts_with(expected), "{:?}", answer.body);
+        assert!(
+            answer.body["error"].as_str().unwrap().starts_with(expected),
+            "{:?}",
+            answer.body
+        );
     }
     // Still alive and serving.
-    assert_eq!(app.invoke("SmsEvents", &sms_event("Incoming_alive", "x")).await.status, 200);
+    assert_eq!(
+        app.invoke("SmsEvents", &sms_event("Incoming_alive", "x"))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -51,13 +69,21 @@ async fn a_one_megabyte_event_is_accepted_with_its_metadata_copy() {
     let answer = app.invoke("SmsEvents", &event).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     let blobs = app.storage().blobs(&app.containers.sms).await;
-    assert_eq!(blobs[0].record["fields"]["message"].as_str().unwrap().len(), big.len());
+    assert_eq!(
+        blobs[0].record["fields"]["message"].as_str().unwrap().len(),
+        big.len()
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_answer_json_not_found() {
     let app = spawn_app().await;
-    let response = app.http.get(format!("{}/nope/deeper", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/nope/deeper", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["content-type"], "application/json");
 }
@@ -66,14 +92,22 @@ async fn unknown_routes_answer_json_not_found() {
 async fn logs_never_hold_message_bodies_or_secrets() {
     let app = spawn_app().await;
     let secret_message = "my-secret-message-body-7731";
-    app.invoke("SmsEvents", &sms_event("Incoming_private", secret_message)).await;
-    app.invoke("SmsEvents", &json!("a non-json string with my-secret-message-body-7731")).await;
+    app.invoke("SmsEvents", &sms_event("Incoming_private", secret_message))
+        .await;
+    app.invoke(
+        "SmsEvents",
+        &json!("a non-json string with my-secret-message-body-7731"),
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let stdout = app.stdout_text();
     assert!(stdout.contains("archived Incoming_private"), "{stdout}");
     assert!(!stdout.contains(secret_message), "{stdout}");
     assert!(!stdout.contains("sig="), "{stdout}");
-    assert!(!stdout.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"), "{stdout}");
+    assert!(
+        !stdout.contains("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("15555555555"), "{stdout}");
 }
 
@@ -89,5 +123,8 @@ async fn a_bad_configuration_stops_the_handler_with_one_line() {
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert_eq!(stderr.trim(), "configuration error: ARCHIVE_STORAGE: AccountKey is not valid base64");
+    assert_eq!(
+        stderr.trim(),
+        "configuration error: ARCHIVE_STORAGE: AccountKey is not valid base64"
+    );
 }

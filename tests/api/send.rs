@@ -10,23 +10,42 @@ use serde_json::Value;
 use std::process::Command;
 
 fn run_send(args: Vec<String>) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_handler")).arg("send").args(args).output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .arg("send")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn send_posts_sample_files_to_a_running_handler() {
     let app = spawn_app().await;
     let dir = fixtures_dir();
-    let files = ["docs__SMSReceived__1.json", "docs__ChatMessageReceived__1.json", "docs__AdvancedMessageReceived__2.json"]
-        .map(|f| dir.join(f).to_string_lossy().into_owned());
+    let files = [
+        "docs__SMSReceived__1.json",
+        "docs__ChatMessageReceived__1.json",
+        "docs__AdvancedMessageReceived__2.json",
+    ]
+    .map(|f| dir.join(f).to_string_lossy().into_owned());
     let mut args = files.to_vec();
     args.extend(["--url".to_owned(), app.base.clone()]);
     let (ok, stdout) = tokio::task::spawn_blocking(move || run_send(args)).await.unwrap();
     assert!(ok, "{stdout}");
     assert_eq!(stdout.matches("200 OK").count(), 3, "{stdout}");
-    assert!(stdout.contains("-> SmsEvents") && stdout.contains("-> ChatEvents") && stdout.contains("-> AdvancedMessagingEvents"), "{stdout}");
-    assert!(stdout.contains(&format!("-> {}/smsReceived/2020/09/18/00/", app.containers.sms)), "{stdout}");
+    assert!(
+        stdout.contains("-> SmsEvents")
+            && stdout.contains("-> ChatEvents")
+            && stdout.contains("-> AdvancedMessagingEvents"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("-> {}/smsReceived/2020/09/18/00/", app.containers.sms)),
+        "{stdout}"
+    );
     assert_eq!(app.storage().blob_names(&app.containers.chat).await.len(), 1);
 }
 
@@ -42,17 +61,27 @@ async fn webhook(
         return StatusCode::BAD_REQUEST;
     }
     let query = uri.query().unwrap_or_default();
-    let Some(function) = query.split('&').find_map(|pair| pair.strip_prefix("functionName=")) else {
+    let Some(function) = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("functionName="))
+    else {
         return StatusCode::NOT_FOUND;
     };
-    let Ok(events) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
+    let Ok(events) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
     let events = match events {
         Value::Array(items) => items,
         one => vec![one],
     };
     for event in events {
         let body = host_body(function, &event);
-        let response = http.post(format!("{handler}/{function}")).json(&body).send().await.unwrap();
+        let response = http
+            .post(format!("{handler}/{function}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         if !response.status().is_success() {
             return StatusCode::INTERNAL_SERVER_ERROR;
         }
@@ -70,9 +99,21 @@ async fn send_webhook_goes_through_the_event_grid_webhook_route() {
         .with_state((app.base.clone(), app.http.clone()));
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let file = fixtures_dir().join("docs__AdvancedMessageDeliveryStatusUpdated__2.json").to_string_lossy().into_owned();
-    let (ok, stdout) = tokio::task::spawn_blocking(move || run_send(vec![file, "--webhook".into(), "--url".into(), host])).await.unwrap();
+    let file = fixtures_dir()
+        .join("docs__AdvancedMessageDeliveryStatusUpdated__2.json")
+        .to_string_lossy()
+        .into_owned();
+    let (ok, stdout) =
+        tokio::task::spawn_blocking(move || run_send(vec![file, "--webhook".into(), "--url".into(), host]))
+            .await
+            .unwrap();
     assert!(ok, "{stdout}");
     assert!(stdout.contains("202 Accepted"), "{stdout}");
-    assert_eq!(app.storage().blob_names(&app.containers.advanced_messaging).await.len(), 1);
+    assert_eq!(
+        app.storage()
+            .blob_names(&app.containers.advanced_messaging)
+            .await
+            .len(),
+        1
+    );
 }
