@@ -131,6 +131,8 @@ pub struct Config {
     pub storage_setting: String,
     pub containers: Containers,
     pub budget: Duration,
+    /// Whether blobs get index tags. Accounts with hierarchical namespace (Data Lake Gen2) refuse them.
+    pub index_tags: bool,
 }
 
 impl Config {
@@ -178,12 +180,26 @@ impl Config {
             },
             None => DEFAULT_BUDGET,
         };
+        let index_tags = match get("ARCHIVE_INDEX_TAGS")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(invalid(
+                    "ARCHIVE_INDEX_TAGS",
+                    format!("{other:?} is not true or false"),
+                ))
+            }
+        };
         Ok(Config {
             port,
             storage,
             storage_setting,
             containers,
             budget,
+            index_tags,
         })
     }
 }
@@ -336,6 +352,13 @@ mod tests {
         assert_eq!(c.containers, Containers::default());
         assert_eq!(c.budget, DEFAULT_BUDGET);
         assert_eq!(c.port, 3000);
+        assert!(c.index_tags);
+        let c = config(&[
+            ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
+            ("ARCHIVE_INDEX_TAGS", "False"),
+        ])
+        .unwrap();
+        assert!(!c.index_tags);
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl Application {
     /// Binds the port and prepares storage clients; no network call to storage happens here, so the
     /// handler answers the host's readiness ping at once even when storage is slow or down.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let store = AzureBlobStore::new(&config.storage, &config.containers.all())
+        let store = AzureBlobStore::new(&config.storage, &config.containers.all(), config.index_tags)
             .context("could not set up the storage client")?;
         let state = Arc::new(AppState {
             archiver: Archiver::new(store, config.containers.clone()),

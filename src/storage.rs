@@ -78,6 +78,7 @@ pub trait BlobStore: Send + Sync + 'static {
 /// Blob Storage through `azure_storage_blob`.
 pub struct AzureBlobStore {
     containers: HashMap<String, BlobContainerClient>,
+    index_tags: bool,
 }
 
 /// The account SAS service version we sign with.
@@ -87,7 +88,7 @@ const SAS_VALIDITY: time::Duration = time::Duration::days(30);
 
 impl AzureBlobStore {
     /// Builds one client per container, sharing one HTTP connection pool.
-    pub fn new(auth: &StorageAuth, containers: &[&str]) -> Result<Self, StorageError> {
+    pub fn new(auth: &StorageAuth, containers: &[&str], index_tags: bool) -> Result<Self, StorageError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             // Per-try cap; the invocation budget bounds the whole operation, retries included.
@@ -142,7 +143,10 @@ impl AzureBlobStore {
                 .map_err(from_azure)?;
             clients.insert(name.to_owned(), client);
         }
-        Ok(AzureBlobStore { containers: clients })
+        Ok(AzureBlobStore {
+            containers: clients,
+            index_tags,
+        })
     }
 
     fn container(&self, name: &str) -> &BlobContainerClient {
@@ -171,7 +175,7 @@ impl AzureBlobStore {
         let options = BlockBlobClientUploadOptions {
             if_none_match: Some("*".into()),
             blob_content_type: Some("application/json".into()),
-            blob_tags_string: (!blob.tags.is_empty()).then(|| blob.tags.to_owned()),
+            blob_tags_string: (self.index_tags && !blob.tags.is_empty()).then(|| blob.tags.to_owned()),
             metadata: Some(HashMap::from([
                 (META_CONTENT_SHA256.to_owned(), blob.content_sha256.to_owned()),
                 (META_ARCHIVED_AT.to_owned(), blob.archived_at.to_owned()),
@@ -282,7 +286,7 @@ pub fn account_sas(account: &str, key: &[u8], now: OffsetDateTime, allow_http: b
     // Starting a little in the past tolerates clock skew between this host and storage.
     let start = format(now - time::Duration::minutes(15));
     let expiry = format(now + SAS_VALIDITY);
-    let (permissions, services, resource_types) = ("rwlact", "b", "sco");
+    let (permissions, services, resource_types) = ("rwlct", "b", "sco");
     let protocol = if allow_http { "https,http" } else { "https" };
     let string_to_sign = format!(
         "{account}\n{permissions}\n{services}\n{resource_types}\n{start}\n{expiry}\n\n{protocol}\n{SAS_VERSION}\n\n"
@@ -317,10 +321,10 @@ mod tests {
             datetime!(2026-01-01 12:00:00.5 UTC),
             true,
         );
-        assert!(sas.starts_with("sv=2022-11-02&ss=b&srt=sco&sp=rwlact&st=2026-01-01T11%3A45%3A00Z&se=2026-01-31T12%3A00%3A00Z&spr=https%2Chttp&sig="), "{sas}");
+        assert!(sas.starts_with("sv=2022-11-02&ss=b&srt=sco&sp=rwlct&st=2026-01-01T11%3A45%3A00Z&se=2026-01-31T12%3A00%3A00Z&spr=https%2Chttp&sig="), "{sas}");
         let expected = {
             let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
-            mac.update(b"devstoreaccount1\nrwlact\nb\nsco\n2026-01-01T11:45:00Z\n2026-01-31T12:00:00Z\n\nhttps,http\n2022-11-02\n\n");
+            mac.update(b"devstoreaccount1\nrwlct\nb\nsco\n2026-01-01T11:45:00Z\n2026-01-31T12:00:00Z\n\nhttps,http\n2022-11-02\n\n");
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         };
         let url = Url::parse(&format!("http://h/?{sas}")).unwrap();

@@ -108,7 +108,7 @@ impl Azurite {
                 "--location",
             ])
             .arg(folder)
-            .args(["--silent", "--skipApiVersionCheck", "--loose"])
+            .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         // Azurite must not outlive the test process, even when a test panics or is killed.
