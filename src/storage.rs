@@ -8,8 +8,10 @@ use crate::config::StorageAuth;
 use crate::layout::sha256_hex;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{
-    ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode, Transport, Url,
+    ClientOptions, Context, ExponentialRetryOptions, Request, RequestContent, RetryOptions, StatusCode,
+    Transport, Url,
 };
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use azure_storage_blob::models::{BlobClientGetPropertiesResultHeaders, BlockBlobClientUploadOptions};
@@ -83,8 +85,10 @@ pub struct AzureBlobStore {
 
 /// The account SAS service version we sign with.
 const SAS_VERSION: &str = "2022-11-02";
-/// How long a start-up account SAS is valid. The handler is restarted by the host far more often.
-const SAS_VALIDITY: time::Duration = time::Duration::days(30);
+/// How long a signed account SAS is valid, and when a fresh one replaces it: a handler process can
+/// run for months on a dedicated plan, so the signature is renewed rather than made to last.
+const SAS_VALIDITY: time::Duration = time::Duration::hours(48);
+const SAS_RENEW_AFTER: time::Duration = time::Duration::hours(24);
 
 impl AzureBlobStore {
     /// Builds one client per container, sharing one HTTP connection pool.
@@ -96,7 +100,7 @@ impl AzureBlobStore {
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
             .map_err(|e| StorageError::Transport(redact(&e.to_string())))?;
-        let options = BlobContainerClientOptions {
+        let mut options = BlobContainerClientOptions {
             client_options: ClientOptions {
                 transport: Some(Transport::new(Arc::new(http))),
                 retry: RetryOptions::exponential(ExponentialRetryOptions {
@@ -116,11 +120,9 @@ impl AzureBlobStore {
                 key,
                 blob_endpoint,
             } => {
-                let allow_http = blob_endpoint.scheme() == "http";
-                (
-                    None,
-                    Some(account_sas(account, key, OffsetDateTime::now_utc(), allow_http)),
-                )
+                let policy = AccountSasPolicy::new(account, key, blob_endpoint.scheme() == "http");
+                options.client_options.per_call_policies.push(Arc::new(policy));
+                (None, None)
             }
             StorageAuth::ManagedIdentity { client_id, .. } => {
                 let options = ManagedIdentityCredentialOptions {
@@ -256,6 +258,68 @@ fn from_azure(e: azure_core::Error) -> StorageError {
     }
 }
 
+/// Signs every request with an account SAS made from the account key, renewed once a day.
+struct AccountSasPolicy {
+    account: String,
+    key: Vec<u8>,
+    allow_http: bool,
+    /// The current SAS query and when to replace it.
+    current: std::sync::Mutex<(String, OffsetDateTime)>,
+}
+
+impl AccountSasPolicy {
+    fn new(account: &str, key: &[u8], allow_http: bool) -> Self {
+        let now = OffsetDateTime::now_utc();
+        AccountSasPolicy {
+            account: account.to_owned(),
+            key: key.to_owned(),
+            allow_http,
+            current: std::sync::Mutex::new((
+                account_sas(account, key, now, allow_http),
+                now + SAS_RENEW_AFTER,
+            )),
+        }
+    }
+
+    fn sas(&self) -> String {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = OffsetDateTime::now_utc();
+        if now >= current.1 {
+            *current = (
+                account_sas(&self.account, &self.key, now, self.allow_http),
+                now + SAS_RENEW_AFTER,
+            );
+        }
+        current.0.clone()
+    }
+}
+
+// The key must never reach a log through a Debug print of the pipeline.
+impl std::fmt::Debug for AccountSasPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountSasPolicy")
+            .field("account", &self.account)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl Policy for AccountSasPolicy {
+    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+        let sas = self.sas();
+        let url = request.url_mut();
+        let query = match url.query() {
+            Some(q) if !q.is_empty() => format!("{q}&{sas}"),
+            _ => sas,
+        };
+        url.set_query(Some(&query));
+        next[0].send(ctx, request, &next[1..]).await
+    }
+}
+
 /// Transport errors quote the request URL, which holds the SAS signature: never let it reach a log.
 fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -321,10 +385,10 @@ mod tests {
             datetime!(2026-01-01 12:00:00.5 UTC),
             true,
         );
-        assert!(sas.starts_with("sv=2022-11-02&ss=b&srt=sco&sp=rwlct&st=2026-01-01T11%3A45%3A00Z&se=2026-01-31T12%3A00%3A00Z&spr=https%2Chttp&sig="), "{sas}");
+        assert!(sas.starts_with("sv=2022-11-02&ss=b&srt=sco&sp=rwlct&st=2026-01-01T11%3A45%3A00Z&se=2026-01-03T12%3A00%3A00Z&spr=https%2Chttp&sig="), "{sas}");
         let expected = {
             let mut mac = Hmac::<Sha256>::new_from_slice(b"key").unwrap();
-            mac.update(b"devstoreaccount1\nrwlct\nb\nsco\n2026-01-01T11:45:00Z\n2026-01-31T12:00:00Z\n\nhttps,http\n2022-11-02\n\n");
+            mac.update(b"devstoreaccount1\nrwlct\nb\nsco\n2026-01-01T11:45:00Z\n2026-01-03T12:00:00Z\n\nhttps,http\n2022-11-02\n\n");
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
         };
         let url = Url::parse(&format!("http://h/?{sas}")).unwrap();
