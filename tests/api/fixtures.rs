@@ -73,6 +73,10 @@ async fn every_fixture_event_lands_once_with_its_family_and_kind() {
             Some(kind.as_str()),
             "{name}"
         );
+        if known_type(blob.record["eventType"].as_str().unwrap()).is_some() {
+            let fields = blob.record["fields"].as_object().unwrap();
+            assert!(!fields.is_empty(), "{name}: modelled event with no fields");
+        }
         for phone in ["15555555555", "14255550123", "12345678910"] {
             assert!(
                 !blob.name.contains(phone),

@@ -128,3 +128,39 @@ async fn a_bad_configuration_stops_the_handler_with_one_line() {
         "configuration error: ARCHIVE_STORAGE: AccountKey is not valid base64"
     );
 }
+
+#[tokio::test]
+async fn chunked_invocation_like_the_real_host_is_understood() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let body = serde_json::to_vec(&host_body("SmsEvents", &sms_event("Incoming_chunked", "x"))).unwrap();
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // The host's HttpClient sends ObjectContent: chunked, no Content-Length.
+    let mut request = format!(
+        "POST /SmsEvents HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json; charset=utf-8\r\n\
+         X-Azure-Functions-HostVersion: 4.24.4.4\r\nX-Azure-Functions-InvocationId: 0f0e\r\n\
+         User-Agent: Azure-Functions-Host/4.24.4.4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(100) {
+        request.extend(format!("{:x}\r\n", chunk.len()).bytes());
+        request.extend(chunk);
+        request.extend(b"\r\n");
+    }
+    request.extend(b"0\r\n\r\n");
+    stream.write_all(&request).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{response}"
+    );
+    assert!(
+        response.contains(r#""Logs":["archived Incoming_chunked"#),
+        "{response}"
+    );
+}
