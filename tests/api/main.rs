@@ -2,8 +2,12 @@
 //! a real Azurite. One binary, one shared Azurite, one set of containers per test.
 
 mod delivery;
+mod faults;
 mod fixtures;
 mod helpers;
+mod hostile;
 mod outage;
 mod protocol;
+mod proxy;
 mod send;
+mod shutdown;
