@@ -5,13 +5,18 @@ use crate::config::{Config, MAX_REQUEST_BYTES};
 use crate::server::{router, AppState};
 use crate::storage::AzureBlobStore;
 use anyhow::Context;
+use std::future::IntoFuture;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 pub struct Application {
     listener: TcpListener,
     state: Arc<AppState<AzureBlobStore>>,
+    /// How long in-flight invocations may run on after SIGTERM.
+    grace: Duration,
 }
 
 impl Application {
@@ -29,7 +34,13 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .with_context(|| format!("could not listen on {address}"))?;
-        Ok(Application { listener, state })
+        // Every invocation ends within its storage budget; the margin covers reading slow bodies.
+        let grace = config.budget + Duration::from_secs(2);
+        Ok(Application {
+            listener,
+            state,
+            grace,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -46,10 +57,22 @@ impl Application {
             }
         });
         let app = router(self.state, MAX_REQUEST_BYTES);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the HTTP server failed")
+        let stopping = Arc::new(Notify::new());
+        let stop = stopping.clone();
+        // After SIGTERM the listener closes at once; in-flight invocations finish (and are acknowledged
+        // only if stored) unless the grace period runs out, in which case their connections drop and
+        // the host reports them failed, so Event Grid redelivers.
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            stop.notify_one();
+        });
+        tokio::select! {
+            served = server.into_future() => served.context("the HTTP server failed"),
+            () = async { stopping.notified().await; tokio::time::sleep(self.grace).await } => {
+                tracing::warn!(grace_ms = self.grace.as_millis() as u64, "grace period over with invocations in flight; exiting");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -66,5 +89,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing in-flight invocations");
+    tracing::info!("shutting down: no new connections; finishing in-flight invocations");
 }

@@ -381,6 +381,29 @@ impl TestApp {
         all
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, as the host does when it shuts a worker down.
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet waited for).
+        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(rc, 0, "could not signal the handler");
+    }
+
+    /// Waits for the handler to exit, up to `limit`.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
     }
