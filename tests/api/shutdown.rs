@@ -62,7 +62,11 @@ async fn every_answer_given_during_shutdown_is_backed_by_a_stored_blob() {
         "too few acknowledged: {}",
         acknowledged.len()
     );
-    assert!(failed > 0, "the signal came too late to test anything: {}", app.stdout_text());
+    assert!(
+        failed > 0,
+        "the signal came too late to test anything: {}",
+        app.stdout_text()
+    );
 
     let stored: HashSet<String> = app
         .storage()
