@@ -199,3 +199,99 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::protocol::prepare_event_value;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::hash_map(any::<String>(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Objects that look like events, with every envelope field drawn from arbitrary JSON.
+    fn event_like() -> impl Strategy<Value = Value> {
+        let event_type = prop_oneof![
+            Just(json!("Microsoft.Communication.SMSReceived")),
+            Just(json!("Microsoft.Communication.ChatThreadCreatedWithUser")),
+            Just(json!("Microsoft.Communication.ChatMemberAddedToThreadWithUser")),
+            Just(json!("Microsoft.Communication.AdvancedMessageAnalysisCompleted")),
+            any_json(),
+        ];
+        (any_json(), event_type, any_json(), any_json(), any::<bool>()).prop_map(|(id, t, time, data, cloud)| {
+            if cloud {
+                json!({"specversion": "1.0", "id": id, "type": t, "time": time, "source": "/s", "data": data})
+            } else {
+                json!({"id": id, "eventType": t, "eventTime": time, "topic": "/t", "data": data})
+            }
+        })
+    }
+
+    fn assert_well_formed(p: &Prepared) {
+        assert!(p.blob_name.len() <= 1024, "{}", p.blob_name);
+        assert!(
+            p.blob_name.starts_with(&format!("{}/", p.kind)),
+            "{}",
+            p.blob_name
+        );
+        for segment in p.blob_name.split('/') {
+            assert!(!segment.is_empty() && segment != "." && segment != ".." && !segment.ends_with('.'));
+            assert!(
+                segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b)),
+                "{segment}"
+            );
+        }
+        let record: Value = serde_json::from_slice(&p.body).expect("records are JSON");
+        assert_eq!(record["family"], json!(p.family));
+        assert_eq!(layout::sha256_hex(&p.body), p.content_sha256);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_json_value_becomes_well_formed_records(value in any_json()) {
+            let raw = RawValue::from_string(value.to_string()).unwrap();
+            for p in prepare_event_value(&raw) {
+                assert_well_formed(&p);
+            }
+        }
+
+        #[test]
+        fn any_event_like_object_is_named_inside_its_prefix_and_reproducibly(event in event_like()) {
+            let raw = RawValue::from_string(event.to_string()).unwrap();
+            let first = prepare(&raw);
+            assert_well_formed(&first);
+            let again = prepare(&raw);
+            prop_assert_eq!(&first.blob_name, &again.blob_name);
+            prop_assert_eq!(&first.body, &again.body);
+        }
+
+        #[test]
+        fn any_string_delivered_as_the_event_is_kept(text in any::<String>()) {
+            let raw = RawValue::from_string(Value::String(text).to_string()).unwrap();
+            for p in prepare_event_value(&raw) {
+                assert_well_formed(&p);
+            }
+        }
+    }
+}
