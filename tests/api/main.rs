@@ -9,5 +9,6 @@ mod hostile;
 mod outage;
 mod protocol;
 mod proxy;
+mod security;
 mod send;
 mod shutdown;
