@@ -1,9 +1,10 @@
 //! Exactly-once archiving on top of at-least-once delivery.
 //!
-//! Every write is create-only. When the name is taken, the stored content hash decides: the same
+//! Every write is create-only. When the name is taken, the hash of the stored event decides: the same
 //! hash is a redelivery (success, nothing written); a different hash is a distinct event that shares
-//! the id, kept beside the first under a name derived from its own hash (create-only too). Because the
-//! record is a pure function of the event, this holds across retries, restarts and racing deliveries.
+//! the id, kept beside the first under a name derived from its own hash (create-only too). Names are
+//! a pure function of the event and the comparison ignores how the event was projected, so this holds
+//! across retries, restarts, racing deliveries and upgrades of the handler.
 
 use crate::config::Containers;
 use crate::layout::conflict_blob_name;
@@ -61,12 +62,12 @@ impl<S: BlobStore> Archiver<S> {
             let (container, name) = at(name);
             return Ok(Outcome::Archived { container, name });
         }
-        if self.store.content_sha256(container, name).await? == record.content_sha256 {
+        if self.store.event_sha256(container, name).await? == record.event_sha256 {
             let (container, name) = at(name);
             return Ok(Outcome::Duplicate { container, name });
         }
 
-        let beside = conflict_blob_name(name, &record.content_sha256);
+        let beside = conflict_blob_name(name, &record.event_sha256);
         if self
             .store
             .create_if_absent(new_blob(container, &beside, record, archived_at))
@@ -76,7 +77,7 @@ impl<S: BlobStore> Archiver<S> {
             let (container, name) = at(&beside);
             return Ok(Outcome::ArchivedBesideConflict { container, name });
         }
-        if self.store.content_sha256(container, &beside).await? == record.content_sha256 {
+        if self.store.event_sha256(container, &beside).await? == record.event_sha256 {
             let (container, name) = at(&beside);
             return Ok(Outcome::Duplicate { container, name });
         }
@@ -96,6 +97,7 @@ fn new_blob<'a>(
         name,
         body: &record.body,
         content_sha256: &record.content_sha256,
+        event_sha256: &record.event_sha256,
         archived_at,
         tags: &record.tags,
     }
@@ -125,9 +127,9 @@ mod tests {
             Ok(PutOutcome::Created)
         }
 
-        async fn content_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+        async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
             let blobs = self.0.lock().unwrap();
-            Ok(crate::layout::sha256_hex(
+            Ok(crate::storage::event_sha256_of_record(
                 &blobs[&(container.to_owned(), name.to_owned())],
             ))
         }
@@ -175,7 +177,7 @@ mod tests {
         let outcome = a.archive(&second, "t").await.unwrap();
         let beside = format!(
             "smsReceived/2024/01/01/10/m1~c{}.json",
-            &second.content_sha256[..16]
+            &second.event_sha256[..16]
         );
         assert_eq!(
             outcome,
@@ -193,5 +195,22 @@ mod tests {
             }
         );
         assert_eq!(a.store.0.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn redelivery_is_recognised_after_an_upgrade_changes_the_projection() {
+        let a = archiver();
+        let old = event("hi");
+        a.archive(&old, "t").await.unwrap();
+        // The same event, projected differently by a newer version of the handler.
+        let mut new = event("hi");
+        new.body = String::from_utf8(new.body)
+            .unwrap()
+            .replace(r#""fields":{"#, r#""fields":{"extra":1,"#)
+            .into_bytes();
+        new.content_sha256 = crate::layout::sha256_hex(&new.body);
+        let outcome = a.archive(&new, "t").await.unwrap();
+        assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
+        assert_eq!(a.store.0.lock().unwrap().len(), 1);
     }
 }

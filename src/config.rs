@@ -55,6 +55,12 @@ pub enum StorageAuth {
 }
 
 impl StorageAuth {
+    /// The endpoint without its query, which may hold a SAS: safe to log.
+    pub fn endpoint_for_logs(&self) -> String {
+        let url = self.blob_endpoint();
+        format!("{}{}", url.origin().ascii_serialization(), url.path())
+    }
+
     pub fn blob_endpoint(&self) -> &Url {
         match self {
             StorageAuth::Sas { blob_endpoint, .. }

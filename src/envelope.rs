@@ -41,6 +41,10 @@ pub enum NotAnEvent {
     NoId,
     #[error("event has no type")]
     NoType,
+    #[error("an empty array of events")]
+    EmptyBatch,
+    #[error("an array of more events than one delivery can carry")]
+    BatchTooLarge,
 }
 
 impl NotAnEvent {
@@ -51,6 +55,8 @@ impl NotAnEvent {
             NotAnEvent::NotAnObject => "notAnObject",
             NotAnEvent::NoId => "noId",
             NotAnEvent::NoType => "noType",
+            NotAnEvent::EmptyBatch => "emptyBatch",
+            NotAnEvent::BatchTooLarge => "batchTooLarge",
         }
     }
 
@@ -60,6 +66,8 @@ impl NotAnEvent {
             NotAnEvent::NotAnObject => "not a JSON object",
             NotAnEvent::NoId => "event has no id",
             NotAnEvent::NoType => "event has no type",
+            NotAnEvent::EmptyBatch => "an empty array of events",
+            NotAnEvent::BatchTooLarge => "an array of more events than one delivery can carry",
         }
     }
 }

@@ -52,9 +52,16 @@ pub fn encode_segment(id: &str) -> String {
     out
 }
 
-fn looks_like_phone_number(id: &str) -> bool {
-    let digits = id.strip_prefix('+').unwrap_or(id);
-    (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+/// E.164 numbers, also written as `tel:` URIs, ACS phone raw ids (`4:+1…`) or with separators.
+pub fn looks_like_phone_number(id: &str) -> bool {
+    let trimmed = id.trim();
+    let number = ["tel:", "4:"]
+        .iter()
+        .find_map(|prefix| trimmed.strip_prefix(prefix))
+        .unwrap_or(trimmed);
+    let number = number.strip_prefix('+').unwrap_or(number);
+    let digits: Vec<u8> = number.bytes().filter(|b| !b" -.()".contains(b)).collect();
+    (7..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// The `yyyy/MM/dd/HH` path of an RFC 3339 time, in UTC, or `None` when it cannot be read.
@@ -83,11 +90,11 @@ pub fn quarantine_blob_name(kind: &str, arrived: &[u8]) -> String {
 }
 
 /// Where a second, different event with an already-archived id is kept: next to the first, with part
-/// of its own content hash. `~c` cannot come out of [`encode_segment`], so this never meets another
+/// of its own event hash. `~c` cannot come out of [`encode_segment`], so this never meets another
 /// event's primary name.
-pub fn conflict_blob_name(name: &str, content_sha256: &str) -> String {
+pub fn conflict_blob_name(name: &str, event_sha256: &str) -> String {
     let stem = name.strip_suffix(".json").unwrap_or(name);
-    format!("{stem}~c{}.json", &content_sha256[..16])
+    format!("{stem}~c{}.json", &event_sha256[..16])
 }
 
 /// Lower-case hex SHA-256.
@@ -183,7 +190,13 @@ mod tests {
 
     #[test]
     fn phone_numbers_never_reach_a_name() {
-        for id in ["15555555555", "+15555555555"] {
+        for id in [
+            "15555555555",
+            "+15555555555",
+            "tel:+15555555555",
+            "4:+15555555555",
+            "+1 555-555-5555",
+        ] {
             let seg = encode_segment(id);
             assert!(!seg.contains("5555555"), "{seg}");
             assert!(seg.starts_with("~p"));

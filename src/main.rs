@@ -64,7 +64,7 @@ async fn serve() -> ExitCode {
     };
     tracing::info!(
         port = app.port(),
-        storage = %config.storage.blob_endpoint(),
+        storage = %config.storage.endpoint_for_logs(),
         from = %config.storage_setting,
         budget_ms = config.budget.as_millis() as u64,
         "handler ready"

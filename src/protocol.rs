@@ -5,6 +5,7 @@
 //! string holding an event (or an array of them) and a bare array are accepted too, as the host
 //! produces them for other binding shapes.
 
+use crate::envelope::NotAnEvent;
 use crate::record::{self, Prepared};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -32,8 +33,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 /// A request that is not a host invocation of an `event` trigger.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BadInvocation {
-    #[error("request body is not JSON: {0}")]
-    NotJson(String),
+    #[error("request body is not JSON (line {line}, column {column})")]
+    NotJson { line: usize, column: usize },
+    #[error("request body is not a host invocation (line {line}, column {column})")]
+    NotAnInvocation { line: usize, column: usize },
     #[error("request body is not a JSON object")]
     NotAnObject,
     #[error("request body has no Data object")]
@@ -48,17 +51,25 @@ pub fn prepare_invocation(body: &[u8]) -> Result<Vec<Prepared>, BadInvocation> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
             Ok(_) => BadInvocation::NotAnObject,
-            Err(e) => BadInvocation::NotJson(e.to_string()),
+            Err(e) => bad_json(&e),
         });
     }
-    let invocation: Invocation<'_> =
-        serde_json::from_slice(body).map_err(|e| BadInvocation::NotJson(e.to_string()))?;
+    let invocation: Invocation<'_> = serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
     let event = invocation
         .data
         .ok_or(BadInvocation::NoData)?
         .event
         .ok_or(BadInvocation::NoEvent)?;
     Ok(prepare_event_value(event))
+}
+
+/// Only the position: serde's own messages quote the offending input, which may be a message body.
+fn bad_json(e: &serde_json::Error) -> BadInvocation {
+    let (line, column) = (e.line(), e.column());
+    match e.classify() {
+        serde_json::error::Category::Data => BadInvocation::NotAnInvocation { line, column },
+        _ => BadInvocation::NotJson { line, column },
+    }
 }
 
 /// Prepares the records of one `Data.event` value: an object, an array of them, or a JSON string
@@ -78,10 +89,20 @@ pub fn prepare_event_value(event: &RawValue) -> Vec<Prepared> {
     prepare_events(event)
 }
 
+/// Event Grid batches hold at most 5,000 events; an array beyond that is kept whole in quarantine
+/// rather than fanned out into more storage writes than one invocation's budget can carry.
+pub const MAX_EVENTS_PER_INVOCATION: usize = 5_000;
+
 fn prepare_events(value: &RawValue) -> Vec<Prepared> {
     if value.get().starts_with('[') {
         if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(value.get()) {
-            return items.into_iter().map(record::prepare).collect();
+            return match items.len() {
+                0 => vec![record::prepare_quarantine(value, NotAnEvent::EmptyBatch)],
+                n if n > MAX_EVENTS_PER_INVOCATION => {
+                    vec![record::prepare_quarantine(value, NotAnEvent::BatchTooLarge)]
+                }
+                _ => items.into_iter().map(record::prepare).collect(),
+            };
         }
     }
     vec![record::prepare(value)]
@@ -175,7 +196,7 @@ mod tests {
     fn requests_that_are_not_invocations_are_refused() {
         assert!(matches!(
             prepare_invocation(b"nope"),
-            Err(BadInvocation::NotJson(_))
+            Err(BadInvocation::NotJson { .. })
         ));
         assert_eq!(
             prepare_invocation(b"[{}]").unwrap_err(),
@@ -192,5 +213,25 @@ mod tests {
     fn result_is_the_shape_the_host_reads() {
         let json = serde_json::to_string(&InvocationResult::with_logs(vec!["a".into()])).unwrap();
         assert_eq!(json, r#"{"Outputs":{},"Logs":["a"],"ReturnValue":null}"#);
+    }
+
+    #[test]
+    fn empty_and_oversized_arrays_are_quarantined_whole() {
+        assert_eq!(
+            families(r#"{"Data":{"event":[]}}"#),
+            [(Family::Quarantine, "emptyBatch".into())]
+        );
+        let many = format!("[{}0]", "0,".repeat(MAX_EVENTS_PER_INVOCATION));
+        assert_eq!(
+            families(&format!(r#"{{"Data":{{"event":{many}}}}}"#)),
+            [(Family::Quarantine, "batchTooLarge".into())]
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_position_never_the_content() {
+        let e = prepare_invocation(br#"{"Data":"my secret message"}"#).unwrap_err();
+        assert!(matches!(e, BadInvocation::NotAnInvocation { .. }), "{e:?}");
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 }

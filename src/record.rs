@@ -37,7 +37,12 @@ pub struct Prepared {
     pub event_type: Option<String>,
     pub blob_name: String,
     pub body: Vec<u8>,
+    /// SHA-256 of the record bytes (blob integrity).
     pub content_sha256: String,
+    /// SHA-256 of the event text as it arrived: what tells a redelivery from a different event with
+    /// the same id. It is independent of how this version projects the event, so a redelivery is still
+    /// recognised after an upgrade changes `fields`.
+    pub event_sha256: String,
     /// The `x-ms-tags` header value.
     pub tags: String,
     /// Why it was quarantined, for the log.
@@ -93,6 +98,7 @@ fn prepare_event(raw: &RawValue, e: &Envelope<'_>) -> Prepared {
         family,
         blob_name: layout::event_blob_name(&kind, e.time.as_deref(), &e.id),
         content_sha256: layout::sha256_hex(&body),
+        event_sha256: layout::sha256_hex(raw.get().as_bytes()),
         tags: layout::tags_header(&tags),
         body,
         kind,
@@ -102,7 +108,8 @@ fn prepare_event(raw: &RawValue, e: &Envelope<'_>) -> Prepared {
     }
 }
 
-fn prepare_quarantine(raw: &RawValue, why: NotAnEvent) -> Prepared {
+/// Builds the quarantine record of a value that is not a usable event, for `why`.
+pub fn prepare_quarantine(raw: &RawValue, why: NotAnEvent) -> Prepared {
     let kind = why.kind();
     let fields = Fields::Quarantine { reason: why.reason() };
     let record = Record {
@@ -126,6 +133,7 @@ fn prepare_quarantine(raw: &RawValue, why: NotAnEvent) -> Prepared {
         event_type: None,
         blob_name: layout::quarantine_blob_name(kind, raw.get().as_bytes()),
         content_sha256: layout::sha256_hex(&body),
+        event_sha256: layout::sha256_hex(raw.get().as_bytes()),
         tags: layout::tags_header(&[("family", "quarantine"), ("kind", kind)]),
         body,
         quarantine_reason: Some(why.reason()),

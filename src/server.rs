@@ -1,6 +1,7 @@
 //! The HTTP side: the routes the Functions host calls.
 
 use crate::archive::{Archiver, Outcome};
+use crate::layout::{encode_segment, looks_like_phone_number};
 use crate::protocol::{prepare_invocation, InvocationResult};
 use crate::record::Prepared;
 use crate::storage::{BlobStore, StorageError};
@@ -10,11 +11,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+/// Storage writes one invocation keeps in flight: a batch fans out, but never into thousands of
+/// simultaneous connections.
+const STORE_CONCURRENCY: usize = 16;
 
 pub struct AppState<S> {
     pub archiver: Archiver<S>,
@@ -50,6 +55,8 @@ async fn invoke<S: BlobStore>(
     body: Bytes,
 ) -> Response {
     let function = printable(&function);
+    // The budget covers the whole invocation, parsing included.
+    let deadline = tokio::time::Instant::now() + state.budget;
     let records = match prepare_invocation(&body) {
         Ok(records) => records,
         Err(e) => {
@@ -60,9 +67,13 @@ async fn invoke<S: BlobStore>(
     let archived_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .expect("UTC times format as RFC 3339");
-    let stored = tokio::time::timeout(
-        state.budget,
-        join_all(records.iter().map(|r| state.archiver.archive(r, &archived_at))),
+    let stored = tokio::time::timeout_at(
+        deadline,
+        // By index: a closure over `&Prepared` trips the compiler's higher-ranked lifetime inference.
+        stream::iter(0..records.len())
+            .map(|i| state.archiver.archive(&records[i], &archived_at))
+            .buffered(STORE_CONCURRENCY)
+            .collect::<Vec<_>>(),
     )
     .await;
     let Ok(results) = stored else {
@@ -113,6 +124,10 @@ fn log_line(record: &Prepared, outcome: &Outcome) -> String {
 
 fn describe(record: &Prepared) -> String {
     match (&record.event_id, &record.event_type, record.quarantine_reason) {
+        // An id that could be a phone number is logged as it is named: hashed.
+        (Some(id), Some(event_type), _) if looks_like_phone_number(id) => {
+            format!("{} {}", encode_segment(id), printable(event_type))
+        }
         (Some(id), Some(event_type), _) => format!("{} {}", printable(id), printable(event_type)),
         (_, _, Some(reason)) => format!("quarantined input ({reason})"),
         _ => "input".to_owned(),

@@ -28,6 +28,8 @@ use time::OffsetDateTime;
 
 /// Metadata key holding the SHA-256 of the blob's bytes, written with every blob.
 pub const META_CONTENT_SHA256: &str = "contentsha256";
+/// Metadata key holding the SHA-256 of the archived event as it arrived.
+pub const META_EVENT_SHA256: &str = "eventsha256";
 /// Metadata key holding when the blob was archived (RFC 3339, UTC).
 pub const META_ARCHIVED_AT: &str = "archivedat";
 
@@ -38,6 +40,7 @@ pub struct NewBlob<'a> {
     pub name: &'a str,
     pub body: &'a [u8],
     pub content_sha256: &'a str,
+    pub event_sha256: &'a str,
     pub archived_at: &'a str,
     /// The `x-ms-tags` header value.
     pub tags: &'a str,
@@ -68,9 +71,9 @@ pub trait BlobStore: Send + Sync + 'static {
         blob: NewBlob<'_>,
     ) -> impl Future<Output = Result<PutOutcome, StorageError>> + Send;
 
-    /// The SHA-256 of an existing blob's content: from its metadata, or by reading it when the
-    /// metadata is missing (a blob written by someone else).
-    fn content_sha256(
+    /// The SHA-256 of the event an existing record holds: from its metadata, or by reading the record
+    /// when the metadata is missing (a blob written by hand, or by someone else).
+    fn event_sha256(
         &self,
         container: &str,
         name: &str,
@@ -180,6 +183,7 @@ impl AzureBlobStore {
             blob_tags_string: (self.index_tags && !blob.tags.is_empty()).then(|| blob.tags.to_owned()),
             metadata: Some(HashMap::from([
                 (META_CONTENT_SHA256.to_owned(), blob.content_sha256.to_owned()),
+                (META_EVENT_SHA256.to_owned(), blob.event_sha256.to_owned()),
                 (META_ARCHIVED_AT.to_owned(), blob.archived_at.to_owned()),
             ])),
             ..Default::default()
@@ -220,11 +224,11 @@ impl BlobStore for AzureBlobStore {
         }
     }
 
-    async fn content_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+    async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
         let blob = self.container(container).blob_client(name);
         let properties = blob.get_properties(None).await.map_err(from_azure)?;
         let metadata = properties.metadata().map_err(from_azure)?;
-        if let Some(hash) = metadata.get(META_CONTENT_SHA256) {
+        if let Some(hash) = metadata.get(META_EVENT_SHA256) {
             return Ok(hash.clone());
         }
         let body = blob
@@ -235,7 +239,21 @@ impl BlobStore for AzureBlobStore {
             .collect()
             .await
             .map_err(from_azure)?;
-        Ok(sha256_hex(&body))
+        Ok(event_sha256_of_record(&body))
+    }
+}
+
+/// The event hash of a stored record's bytes; a blob that is not a record hashes as a whole, which
+/// never matches an event, so it is kept and the new event goes beside it.
+pub fn event_sha256_of_record(record: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        event: &'a serde_json::value::RawValue,
+    }
+    match serde_json::from_slice::<Stored<'_>>(record) {
+        Ok(stored) => sha256_hex(stored.event.get().as_bytes()),
+        Err(_) => sha256_hex(record),
     }
 }
 

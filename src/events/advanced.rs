@@ -25,11 +25,7 @@ pub struct AdvancedMessageReceived {
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// The docs spell it `receivedTimestamp`, the TypeSpec and generated SDKs `receivedTimeStamp`.
-    #[serde(
-        alias = "receivedTimeStamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -68,11 +64,7 @@ pub struct AdvancedMessageDeliveryStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub to_bsuid: Option<String>,
-    #[serde(
-        alias = "receivedTimeStamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::object", skip_serializing_if = "Option::is_none")]
     pub error: Option<Map<String, Value>>,
@@ -88,11 +80,7 @@ pub struct AdvancedMessageAnalysis {
     pub from: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(
-        alias = "receivedTimeStamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub received_timestamp: Option<String>,
     #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub original_message: Option<String>,

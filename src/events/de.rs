@@ -5,9 +5,91 @@
 //! through one of these and becomes `None` when it cannot be understood. The raw event is archived
 //! verbatim next to the projection, so nothing is lost by being lenient here.
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::{DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Renames the keys of an ACS `data` object to the spelling the models use, matching them
+/// case-insensitively (`MessageId`, `Tag`, `receivedTimeStamp`, `MESSAGEID` all find their field).
+/// When two spellings of one key are present, the first wins: one field can never fail the event.
+/// Keys the models do not read are kept as they are.
+pub fn canonical_keys(object: Map<String, Value>) -> Map<String, Value> {
+    let names = known_names();
+    let mut out = Map::with_capacity(object.len());
+    for (key, value) in object {
+        let key = match names.get(&key.to_lowercase()) {
+            Some(&canonical) => canonical.to_owned(),
+            None => key,
+        };
+        out.entry(key).or_insert(value);
+    }
+    out
+}
+
+/// Every field name the models deserialise, by its lower-case form.
+fn known_names() -> &'static HashMap<String, &'static str> {
+    static NAMES: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        use super::{advanced::*, chat::*, sms::*};
+        [
+            field_names::<SmsReceived>(),
+            field_names::<SmsDeliveryReport>(),
+            field_names::<DeliveryAttempt>(),
+            field_names::<ChatMessage>(),
+            field_names::<ChatThread>(),
+            field_names::<ChatParticipant>(),
+            field_names::<Participant>(),
+            field_names::<AdvancedMessageReceived>(),
+            field_names::<AdvancedMessageDeliveryStatus>(),
+            field_names::<AdvancedMessageAnalysis>(),
+            field_names::<LanguageDetection>(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|&name| (name.to_lowercase(), name))
+        .collect()
+    })
+}
+
+/// The JSON field names a derived `Deserialize` struct reads, asked from serde itself so that this
+/// list can never drift from the models.
+fn field_names<T: DeserializeOwned>() -> &'static [&'static str] {
+    let mut names: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut names));
+    names
+}
+
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("only struct field names are read"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("only struct field names are read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// Deserialises a model from a JSON object after [`canonical_keys`].
+pub fn from_object<T: DeserializeOwned>(object: Map<String, Value>) -> Option<T> {
+    serde_json::from_value(Value::Object(canonical_keys(object))).ok()
+}
 
 /// A string, or a number rendered as a string.
 pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -75,7 +157,10 @@ pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Opti
         Value::Array(items) => Some(
             items
                 .into_iter()
-                .filter_map(|v| serde_json::from_value(v).ok())
+                .filter_map(|v| match v {
+                    Value::Object(m) => from_object(m),
+                    _ => None,
+                })
                 .collect(),
         ),
         _ => None,
@@ -85,7 +170,7 @@ pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Opti
 /// One object of type `T`, or `None` when it does not fit.
 pub fn one<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
     Ok(match Value::deserialize(d)? {
-        v @ Value::Object(_) => serde_json::from_value(v).ok(),
+        Value::Object(m) => from_object(m),
         _ => None,
     })
 }
@@ -107,8 +192,27 @@ fn raw_id(m: &Map<String, Value>) -> Option<String> {
     text(m.get("rawId"))
         .or_else(|| text(m.get("communicationUser").and_then(|u| u.get("id"))))
         .or_else(|| text(m.get("phoneNumber").and_then(|p| p.get("value"))).map(|n| format!("4:{n}")))
-        .or_else(|| text(m.get("microsoftTeamsUser").and_then(|u| u.get("userId"))))
-        .or_else(|| text(m.get("microsoftTeamsApp").and_then(|u| u.get("appId"))))
+        .or_else(|| {
+            let user = m.get("microsoftTeamsUser")?;
+            let id = text(user.get("userId"))?;
+            if user.get("isAnonymous").and_then(Value::as_bool) == Some(true) {
+                return Some(format!("8:teamsvisitor:{id}"));
+            }
+            Some(format!("8:{}:{id}", teams_cloud(user)))
+        })
+        .or_else(|| {
+            let app = m.get("microsoftTeamsApp")?;
+            Some(format!("28:{}:{}", teams_cloud(app), text(app.get("appId"))?))
+        })
+}
+
+/// The raw-id prefix of a Teams identifier's cloud, as the Communication SDKs write it.
+fn teams_cloud(identifier: &Value) -> &'static str {
+    match identifier.get("cloud").and_then(Value::as_str) {
+        Some("dod") => "dod",
+        Some("gcch") => "gcch",
+        _ => "orgid",
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +271,28 @@ mod tests {
         assert_eq!(
             probe(json!({"status": "Delivered"})).status.as_deref(),
             Some("delivered")
+        );
+    }
+
+    #[test]
+    fn teams_identifiers_without_raw_id_get_their_raw_id_prefix() {
+        assert_eq!(
+            probe(json!({"id": {"microsoftTeamsUser": {"userId": "u", "cloud": "gcch"}}}))
+                .id
+                .as_deref(),
+            Some("8:gcch:u")
+        );
+        assert_eq!(
+            probe(json!({"id": {"microsoftTeamsUser": {"userId": "u", "isAnonymous": true}}}))
+                .id
+                .as_deref(),
+            Some("8:teamsvisitor:u")
+        );
+        assert_eq!(
+            probe(json!({"id": {"microsoftTeamsApp": {"appId": "a"}}}))
+                .id
+                .as_deref(),
+            Some("28:orgid:a")
         );
     }
 }

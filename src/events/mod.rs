@@ -268,11 +268,16 @@ impl Fields {
     /// Projects `data` with the model of `known`. A `data` that is missing or not an object projects
     /// to [`Fields::Empty`]: the event is still archived in its family, verbatim.
     pub fn project(known: &KnownType, data: Option<&RawValue>) -> Fields {
-        let Some(data) = data.filter(|d| d.get().starts_with('{')) else {
+        let Some(data) = data
+            .filter(|d| d.get().starts_with('{'))
+            .and_then(|d| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(d.get()).ok())
+        else {
             return Fields::Empty;
         };
-        fn parse<T: serde::de::DeserializeOwned>(data: &RawValue) -> Option<T> {
-            serde_json::from_str(data.get()).ok()
+        fn parse<T: serde::de::DeserializeOwned>(
+            data: serde_json::Map<String, serde_json::Value>,
+        ) -> Option<T> {
+            de::from_object(data)
         }
         let projected = match known.model {
             Model::SmsReceived => parse(data).map(Fields::SmsReceived),
@@ -296,8 +301,8 @@ impl Fields {
                 Fields::AdvancedMessageAnalysis(m)
             }),
         };
-        // Only a structurally broken object (e.g. a key and its alias both present) gets here: every
-        // field is lenient on its own.
+        // Every field is lenient on its own, so this only fails on data nested beyond serde_json's
+        // depth limit; the event is still archived verbatim.
         projected.unwrap_or(Fields::Empty)
     }
 
@@ -388,6 +393,32 @@ mod tests {
         assert_eq!(pascal, camel);
         assert_eq!(camel["deliveryAttempts"][0]["segmentsSucceeded"], 1);
         assert_eq!(camel["tag"], "x");
+    }
+
+    #[test]
+    fn both_spellings_of_a_key_in_one_payload_keep_the_first_and_lose_nothing_else() {
+        let f = fields(
+            "Microsoft.Communication.SMSDeliveryReportReceived",
+            json!({"messageId": "first", "MessageId": "second", "Tag": "t", "tag": "u", "DELIVERYSTATUS": "Failed"}),
+        );
+        assert_eq!(
+            f,
+            json!({"messageId": "first", "deliveryStatus": "Failed", "tag": "t"})
+        );
+        let am = fields(
+            "Microsoft.Communication.AdvancedMessageReceived",
+            json!({"receivedTimestamp": "a", "receivedTimeStamp": "b", "FROMBSUID": "US.1"}),
+        );
+        assert_eq!(am, json!({"fromBSUID": "US.1", "receivedTimestamp": "a"}));
+    }
+
+    #[test]
+    fn user_metadata_keys_keep_their_case() {
+        let f = fields(
+            "Microsoft.Communication.ChatMessageReceived",
+            json!({"Metadata": {"MyKey": "V"}}),
+        );
+        assert_eq!(f, json!({"metadata": {"MyKey": "V"}}));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! SMS events (`Microsoft.Communication.SMS*`).
 //!
 //! SMS payloads exist in PascalCase (2020 docs, spec examples) and camelCase (current docs, SDKs), and
-//! the current docs write `Tag` for `tag`; the aliases accept every casing seen in the references.
+//! the current docs write `Tag` for `tag`: keys are matched case-insensitively before these models see
+//! them (see `de::canonical_keys`).
 
 use super::de;
 use serde::{Deserialize, Serialize};
@@ -10,42 +11,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SmsReceived {
-    #[serde(
-        alias = "MessageId",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
-    #[serde(
-        alias = "From",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(
-        alias = "To",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(
-        alias = "Message",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(
-        alias = "SegmentCount",
-        deserialize_with = "de::int",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
     pub segment_count: Option<i64>,
-    #[serde(
-        alias = "ReceivedTimestamp",
-        alias = "receivedTimeStamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub received_timestamp: Option<String>,
 }
 
@@ -53,54 +29,21 @@ pub struct SmsReceived {
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SmsDeliveryReport {
-    #[serde(
-        alias = "MessageId",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
-    #[serde(
-        alias = "From",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(
-        alias = "To",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(
-        alias = "DeliveryStatus",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub delivery_status: Option<String>,
-    #[serde(
-        alias = "DeliveryStatusDetails",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub delivery_status_details: Option<String>,
-    #[serde(
-        alias = "DeliveryAttempts",
-        deserialize_with = "de::list",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::list", skip_serializing_if = "Option::is_none")]
     pub delivery_attempts: Option<Vec<DeliveryAttempt>>,
-    #[serde(
-        alias = "ReceivedTimestamp",
-        alias = "receivedTimeStamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub received_timestamp: Option<String>,
-    #[serde(
-        alias = "Tag",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,
 }
 
@@ -108,22 +51,10 @@ pub struct SmsDeliveryReport {
 #[derive(Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DeliveryAttempt {
-    #[serde(
-        alias = "Timestamp",
-        deserialize_with = "de::string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::string", skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
-    #[serde(
-        alias = "SegmentsSucceeded",
-        deserialize_with = "de::int",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
     pub segments_succeeded: Option<i64>,
-    #[serde(
-        alias = "SegmentsFailed",
-        deserialize_with = "de::int",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(deserialize_with = "de::int", skip_serializing_if = "Option::is_none")]
     pub segments_failed: Option<i64>,
 }

@@ -117,3 +117,30 @@ async fn logs_hold_no_keys_signatures_bodies_or_phone_numbers_under_load_and_fai
         assert_clean(log, &[KEY_PART, body, "14255550123", "15555555555"]);
     }
 }
+
+#[tokio::test]
+async fn a_sas_from_the_connection_string_never_reaches_the_log() {
+    let port = free_port();
+    let secret = "KNOWNSECRETSIGNATURE0123456789";
+    let connection = format!(
+        "BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=rwlct&se=2099-01-01T00:00:00Z&sig={secret}"
+    );
+    let app = spawn_app_with(AppOptions {
+        storage_port: port,
+        env: vec![
+            ("ARCHIVE_STORAGE".into(), connection),
+            ("ARCHIVE_BUDGET_MS".into(), "300".into()),
+        ],
+    })
+    .await;
+    assert_eq!(
+        app.invoke("SmsEvents", &sms_event("Incoming_sas", "x"))
+            .await
+            .status,
+        503
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = app.stdout_text();
+    assert!(log.contains("handler ready"), "{log}");
+    assert_clean(&log, &[secret]);
+}
