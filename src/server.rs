@@ -20,6 +20,8 @@ use time::OffsetDateTime;
 /// Storage writes one invocation keeps in flight: a batch fans out, but never into thousands of
 /// simultaneous connections.
 const STORE_CONCURRENCY: usize = 16;
+/// Bodies above this are parsed off the (single) async thread: a few milliseconds of JSON work.
+const LARGE_BODY_BYTES: usize = 256 * 1024;
 
 pub struct AppState<S> {
     pub archiver: Archiver<S>,
@@ -57,7 +59,16 @@ async fn invoke<S: BlobStore>(
     let function = printable(&function);
     // The budget covers the whole invocation, parsing included.
     let deadline = tokio::time::Instant::now() + state.budget;
-    let records = match prepare_invocation(&body) {
+    let prepared = if body.len() > LARGE_BODY_BYTES {
+        tokio::task::spawn_blocking(move || prepare_invocation(&body)).await
+    } else {
+        Ok(prepare_invocation(&body))
+    };
+    let Ok(prepared) = prepared else {
+        tracing::error!(%function, "preparing the records failed unexpectedly");
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "preparing the records failed");
+    };
+    let records = match prepared {
         Ok(records) => records,
         Err(e) => {
             tracing::warn!(%function, error = %e, "refused a request that is not a host invocation");
