@@ -18,7 +18,7 @@ mod helpers;
 mod proxy;
 
 use eventgrid::{Corpus, Plan, Progress};
-use helpers::{free_port, spawn_app_with, AppOptions, Azurite, TestApp};
+use helpers::{free_port, spawn_app_with, AppOptions, Azurite};
 use proxy::{Mode, Proxy};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -62,7 +62,7 @@ async fn soak(events: usize) -> bool {
         env: vec![("ARCHIVE_BUDGET_MS".into(), BUDGET.as_millis().to_string())],
     })
     .await;
-    let pid = handler_pid(&app).expect("could not find the handler's pid in /proc");
+    let pid = app.pid();
     let rss_start = rss_kib(pid);
     println!("soak: {events} events, handler pid {pid}, budget {BUDGET:?}, RSS at start {rss_start} KiB");
 
@@ -161,20 +161,6 @@ async fn soak(events: usize) -> bool {
         && stored.wrong_content.is_empty()
         && report.unacknowledged_at_end == 0
         && report.max_latency < Duration::from_secs(25)
-}
-
-/// The handler's pid: the process running this build's handler binary with the app's port.
-fn handler_pid(app: &TestApp) -> Option<u32> {
-    let port = app.base.rsplit(':').next()?;
-    let wanted_env = format!("FUNCTIONS_CUSTOMHANDLER_PORT={port}");
-    let wanted_exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_handler")).ok()?;
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-        let has_port = environ.split(|&b| b == 0).any(|var| var == wanted_env.as_bytes());
-        (exe == wanted_exe && has_port).then_some(pid)
-    })
 }
 
 /// VmRSS of a process, in KiB.
