@@ -3,7 +3,7 @@
 //! Every problem is reported as one line that names the setting to fix, and stops the process before
 //! it answers the host's readiness ping, so a misconfigured app fails loudly at deployment.
 
-use crate::events::Family;
+use crate::archive::events::Family;
 use azure_core::http::Url;
 use base64::Engine;
 use std::time::Duration;

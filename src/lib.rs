@@ -1,15 +1,13 @@
 //! acs-event-archive: archives Azure Communication Services events from Event Grid into Blob Storage,
-//! as an Azure Functions custom handler. See ARCHITECTURE.md for the map.
+//! as an Azure Functions custom handler.
+//!
+//! Arrows point down: [`host`] (the Functions host protocol over actix-web) and the `handler` binary's
+//! CLI call [`archive`] (what an event becomes, and storing it exactly once through
+//! [`archive::ingest`]), which calls [`storage`]. [`config`] and [`telemetry`] are built once at start.
+//! ARCHITECTURE.md has the map.
 
 pub mod archive;
 pub mod config;
-pub mod envelope;
-pub mod events;
-pub mod layout;
-pub mod protocol;
-pub mod record;
-pub mod send;
-pub mod server;
-pub mod startup;
+pub mod host;
 pub mod storage;
 pub mod telemetry;

@@ -1,4 +1,7 @@
-//! Exactly-once archiving on top of at-least-once delivery.
+//! What an event becomes, and storing it exactly once on top of at-least-once delivery.
+//!
+//! No HTTP framework, CLI or job lives here: the host layer, the commands and the timer jobs all hand
+//! prepared records to [`ingest`], which stores them through [`Archiver`].
 //!
 //! Every write is create-only. When the name is taken, the hash of the stored event decides: the same
 //! hash is a redelivery (success, nothing written); a different hash is a distinct event that shares
@@ -6,10 +9,16 @@
 //! a pure function of the event and the comparison ignores how the event was projected, so this holds
 //! across retries, restarts, racing deliveries and upgrades of the handler.
 
+pub mod envelope;
+pub mod events;
+pub mod ingest;
+pub mod layout;
+pub mod record;
+
 use crate::config::Containers;
-use crate::layout::conflict_blob_name;
-use crate::record::Prepared;
 use crate::storage::{BlobStore, NewBlob, PutOutcome, StorageError};
+use layout::conflict_blob_name;
+use record::Prepared;
 
 /// Where an event ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,34 +115,9 @@ fn new_blob<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::prepare;
-    use crate::storage::NewBlob;
+    use crate::archive::record::prepare;
+    use crate::storage::memory::MemoryStore;
     use serde_json::value::RawValue;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-
-    /// Create-only semantics in memory; the real proof is the Azurite suite in tests/api.
-    #[derive(Default)]
-    struct MemoryStore(Mutex<HashMap<(String, String), Vec<u8>>>);
-
-    impl BlobStore for MemoryStore {
-        async fn create_if_absent(&self, blob: NewBlob<'_>) -> Result<PutOutcome, StorageError> {
-            let mut blobs = self.0.lock().unwrap();
-            let key = (blob.container.to_owned(), blob.name.to_owned());
-            if blobs.contains_key(&key) {
-                return Ok(PutOutcome::AlreadyExists);
-            }
-            blobs.insert(key, blob.body.to_vec());
-            Ok(PutOutcome::Created)
-        }
-
-        async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
-            let blobs = self.0.lock().unwrap();
-            Ok(crate::storage::event_sha256_of_record(
-                &blobs[&(container.to_owned(), name.to_owned())],
-            ))
-        }
-    }
 
     fn event(message: &str) -> Prepared {
         let raw = format!(
@@ -166,7 +150,7 @@ mod tests {
                 name
             }
         );
-        assert_eq!(a.store.0.lock().unwrap().len(), 1);
+        assert_eq!(a.store.names().len(), 1);
     }
 
     #[tokio::test]
@@ -194,7 +178,7 @@ mod tests {
                 name: beside
             }
         );
-        assert_eq!(a.store.0.lock().unwrap().len(), 2);
+        assert_eq!(a.store.names().len(), 2);
     }
 
     #[tokio::test]
@@ -208,9 +192,9 @@ mod tests {
             .unwrap()
             .replace(r#""fields":{"#, r#""fields":{"extra":1,"#)
             .into_bytes();
-        new.content_sha256 = crate::layout::sha256_hex(&new.body);
+        new.content_sha256 = crate::archive::layout::sha256_hex(&new.body);
         let outcome = a.archive(&new, "t").await.unwrap();
         assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
-        assert_eq!(a.store.0.lock().unwrap().len(), 1);
+        assert_eq!(a.store.names().len(), 1);
     }
 }

@@ -6,12 +6,17 @@
 
 pub mod advanced;
 pub mod chat;
-mod de;
+pub mod lenient;
 pub mod sms;
 
+use lenient::field_names;
+use serde::de::DeserializeOwned;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The container an event is archived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -274,10 +279,8 @@ impl Fields {
         else {
             return Fields::Empty;
         };
-        fn parse<T: serde::de::DeserializeOwned>(
-            data: serde_json::Map<String, serde_json::Value>,
-        ) -> Option<T> {
-            de::from_object(data)
+        fn parse<T: DeserializeOwned>(data: Map<String, Value>) -> Option<T> {
+            from_value(Value::Object(data))
         }
         let projected = match known.model {
             Model::SmsReceived => parse(data).map(Fields::SmsReceived),
@@ -327,6 +330,57 @@ impl Fields {
             _ => None,
         }
     }
+}
+
+/// Renames the keys of an ACS `data` object to the spelling the models use, matching them
+/// case-insensitively (`MessageId`, `Tag`, `receivedTimeStamp`, `MESSAGEID` all find their field).
+/// When two spellings of one key are present, the first wins: one field can never fail the event.
+/// Keys the models do not read are kept as they are.
+pub fn canonical_keys(object: Map<String, Value>) -> Map<String, Value> {
+    let names = known_names();
+    let mut out = Map::with_capacity(object.len());
+    for (key, value) in object {
+        let key = match names.get(&key.to_lowercase()) {
+            Some(&canonical) => canonical.to_owned(),
+            None => key,
+        };
+        out.entry(key).or_insert(value);
+    }
+    out
+}
+
+/// Reads a model from a JSON object after [`canonical_keys`]; `None` for anything else.
+pub fn from_value<T: DeserializeOwned>(value: Value) -> Option<T> {
+    match value {
+        Value::Object(object) => serde_json::from_value(Value::Object(canonical_keys(object))).ok(),
+        _ => None,
+    }
+}
+
+/// Every field name the models read, by its lower-case form. A new model is added here and in
+/// [`Model`]; its field names are asked from serde, so they cannot drift.
+fn known_names() -> &'static HashMap<String, &'static str> {
+    static NAMES: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        use {advanced::*, chat::*, sms::*};
+        [
+            field_names::<SmsReceived>(),
+            field_names::<SmsDeliveryReport>(),
+            field_names::<DeliveryAttempt>(),
+            field_names::<ChatMessage>(),
+            field_names::<ChatThread>(),
+            field_names::<ChatParticipant>(),
+            field_names::<Participant>(),
+            field_names::<AdvancedMessageReceived>(),
+            field_names::<AdvancedMessageDeliveryStatus>(),
+            field_names::<AdvancedMessageAnalysis>(),
+            field_names::<LanguageDetection>(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|&name| (name.to_lowercase(), name))
+        .collect()
+    })
 }
 
 impl Serialize for Fields {

@@ -3,9 +3,9 @@
 //! No arrival time or other ambient state goes into the bytes, so a redelivery produces the same
 //! bytes and the same content hash; that is what makes redeliveries detectable (see `archive`).
 
-use crate::envelope::{Envelope, NotAnEvent, Schema};
-use crate::events::{known_type, Family, Fields};
-use crate::layout;
+use crate::archive::envelope::{Envelope, NotAnEvent, Schema};
+use crate::archive::events::{known_type, Family, Fields};
+use crate::archive::layout;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -211,7 +211,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::protocol::prepare_event_value;
+    use crate::host::protocol::prepare_event_value;
     use proptest::prelude::*;
     use serde_json::{json, Value};
 

@@ -1,17 +1,16 @@
-//! The Functions host ⇄ custom handler protocol for `eventGridTrigger` invocations.
+//! The Functions host ⇄ custom handler protocol: what arrives in `Data`, what goes back.
 //!
-//! The host POSTs `{"Data":{"event":…},"Metadata":{…}}` to `/{FunctionName}` and reads back
-//! `{"Outputs":{},"Logs":[…],"ReturnValue":null}`. `Data.event` is a JSON object in practice; a JSON
-//! string holding an event (or an array of them) and a bare array are accepted too, as the host
-//! produces them for other binding shapes.
+//! The host POSTs `{"Data":{"<binding>":…},"Metadata":{…}}` to `/{FunctionName}` and reads back
+//! `{"Outputs":{},"Logs":[…],"ReturnValue":null}`. For `eventGridTrigger`, `Data.event` is a JSON
+//! object in practice; a JSON string holding an event (or an array of them) and a bare array are
+//! accepted too, as the host produces them for other binding shapes. For `timerTrigger`, `Data.timer`
+//! holds the schedule status.
 
-use crate::envelope::NotAnEvent;
-use crate::record::{self, Prepared};
+use crate::archive::envelope::NotAnEvent;
+use crate::archive::record::{self, Prepared};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-
-/// The name of the trigger binding in every `function.json`.
-pub const BINDING: &str = "event";
+use serde_json::{json, Value};
 
 #[derive(Deserialize)]
 struct Invocation<'a> {
@@ -41,8 +40,8 @@ pub enum BadInvocation {
     NotAnObject,
     #[error("request body has no Data object")]
     NoData,
-    #[error("request Data has no \"event\" binding")]
-    NoEvent,
+    #[error("request Data has no \"{0}\" binding")]
+    NoBinding(&'static str),
 }
 
 /// Reads a host invocation and prepares a record for each event it carries.
@@ -59,7 +58,7 @@ pub fn prepare_invocation(body: &[u8]) -> Result<Vec<Prepared>, BadInvocation> {
         .data
         .ok_or(BadInvocation::NoData)?
         .event
-        .ok_or(BadInvocation::NoEvent)?;
+        .ok_or(BadInvocation::NoBinding("event"))?;
     Ok(prepare_event_value(event))
 }
 
@@ -108,6 +107,70 @@ fn prepare_events(value: &RawValue) -> Vec<Prepared> {
     vec![record::prepare(value)]
 }
 
+/// `Data.timer` of a `timerTrigger` invocation.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct TimerInfo {
+    /// `null` when the schedule monitor is off, and on the first run.
+    #[serde(rename = "ScheduleStatus", alias = "scheduleStatus", default)]
+    pub schedule_status: Option<ScheduleStatus>,
+    /// A run was missed (the app was down): a job should catch up on everything since `Last`.
+    #[serde(rename = "IsPastDue", alias = "isPastDue", default)]
+    pub is_past_due: bool,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ScheduleStatus {
+    #[serde(rename = "Last", alias = "last", default)]
+    pub last: Option<String>,
+    #[serde(rename = "Next", alias = "next", default)]
+    pub next: Option<String>,
+    #[serde(rename = "LastUpdated", alias = "lastUpdated", default)]
+    pub last_updated: Option<String>,
+}
+
+/// Reads `Data.timer` of a timer invocation. A missing or unreadable timer is refused: the host
+/// always sends one.
+pub fn read_timer(body: &[u8]) -> Result<TimerInfo, BadInvocation> {
+    #[derive(Deserialize)]
+    struct Timer {
+        #[serde(rename = "Data")]
+        data: Option<TimerData>,
+    }
+    #[derive(Deserialize)]
+    struct TimerData {
+        timer: Option<TimerInfo>,
+    }
+    let invocation: Timer = serde_json::from_slice(body).map_err(|e| bad_json(&e))?;
+    invocation
+        .data
+        .ok_or(BadInvocation::NoData)?
+        .timer
+        .ok_or(BadInvocation::NoBinding("timer"))
+}
+
+/// The body the Functions host sends for an `eventGridTrigger` binding named `event`: the event under
+/// `Data`, and its `data` again under `Metadata` (JSON-encoded when it is not an object).
+pub fn host_invocation(function: &str, event: &Value) -> Value {
+    let mut metadata = serde_json::Map::new();
+    match event.get("data") {
+        Some(data @ Value::Object(_)) => {
+            metadata.insert("data".into(), data.clone());
+        }
+        Some(Value::Null) | None => {}
+        Some(other) => {
+            metadata.insert("data".into(), Value::String(other.to_string()));
+        }
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    metadata.insert(
+        "sys".into(),
+        json!({"MethodName": function, "UtcNow": now, "RandGuid": azure_core::Uuid::new_v4().to_string()}),
+    );
+    json!({ "Data": { "event": event }, "Metadata": metadata })
+}
+
 /// The response body the host expects. Always a non-empty JSON object: an empty 2xx body hangs the
 /// invocation until the function timeout.
 #[derive(Serialize)]
@@ -133,7 +196,7 @@ impl InvocationResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Family;
+    use crate::archive::events::Family;
 
     fn families(body: &str) -> Vec<(Family, String)> {
         prepare_invocation(body.as_bytes())
@@ -205,7 +268,24 @@ mod tests {
         assert_eq!(prepare_invocation(b"{}").unwrap_err(), BadInvocation::NoData);
         assert_eq!(
             prepare_invocation(br#"{"Data":{}}"#).unwrap_err(),
-            BadInvocation::NoEvent
+            BadInvocation::NoBinding("event")
+        );
+    }
+
+    #[test]
+    fn timer_info_is_read_with_or_without_a_schedule_status() {
+        let body = br#"{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-12-01T10:05:00.0005+00:00","Next":"2026-12-01T11:05:00+00:00","LastUpdated":"2026-12-01T10:05:00.0005+00:00"},"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"CompactArchive"}}}"#;
+        let timer = read_timer(body).unwrap();
+        assert!(timer.is_past_due);
+        assert_eq!(
+            timer.schedule_status.unwrap().last.as_deref(),
+            Some("2026-12-01T10:05:00.0005+00:00")
+        );
+        let first_run = read_timer(br#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}}}"#).unwrap();
+        assert_eq!(first_run, TimerInfo::default());
+        assert_eq!(
+            read_timer(br#"{"Data":{"event":{}}}"#).unwrap_err(),
+            BadInvocation::NoBinding("timer")
         );
     }
 

@@ -1,7 +1,9 @@
 //! `handler send`: feed sample events to a running handler (as the Functions host would invoke it) or
 //! to `func start` (as Event Grid would deliver them), and print what happened to each.
 
-use crate::events::{known_type, Family};
+use acs_event_archive::archive::events::{known_type, Family};
+use acs_event_archive::host::functions::event_grid_function_for;
+use acs_event_archive::host::protocol::host_invocation;
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -101,38 +103,12 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
 }
 
 /// The function whose Event Grid subscription would carry this event.
-pub fn function_for(event: &Value) -> &'static str {
+fn function_for(event: &Value) -> &'static str {
     let event_type = event
         .get("eventType")
         .or_else(|| event.get("type"))
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match known_type(event_type).map(|k| k.family) {
-        Some(Family::Chat) => "ChatEvents",
-        Some(Family::AdvancedMessaging) => "AdvancedMessagingEvents",
-        _ => "SmsEvents",
-    }
-}
-
-/// The body the Functions host sends for an `eventGridTrigger` binding named `event`: the event under
-/// `Data`, and its `data` again under `Metadata` (JSON-encoded when it is not an object).
-pub fn host_invocation(function: &str, event: &Value) -> Value {
-    let mut metadata = serde_json::Map::new();
-    match event.get("data") {
-        Some(data @ Value::Object(_)) => {
-            metadata.insert("data".into(), data.clone());
-        }
-        Some(Value::Null) | None => {}
-        Some(other) => {
-            metadata.insert("data".into(), Value::String(other.to_string()));
-        }
-    }
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    metadata.insert(
-        "sys".into(),
-        json!({"MethodName": function, "UtcNow": now, "RandGuid": azure_core::Uuid::new_v4().to_string()}),
-    );
-    json!({ "Data": { "event": event }, "Metadata": metadata })
+    let family = known_type(event_type).map_or(Family::Other, |k| k.family);
+    event_grid_function_for(family)
 }

@@ -1,0 +1,86 @@
+//! The command line: every clap type lives here. Each command parses its arguments and calls the
+//! library; exit codes are decided here too.
+
+mod send;
+
+use acs_event_archive::config::Config;
+use acs_event_archive::host::Application;
+use acs_event_archive::telemetry;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Archives Azure Communication Services events from Event Grid into Blob Storage, as an Azure
+/// Functions custom handler. With no command it serves the host on $FUNCTIONS_CUSTOMHANDLER_PORT.
+#[derive(Parser)]
+#[command(name = "handler", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Functions host (the default)
+    Serve,
+    /// Send sample events to a running handler, or to `func start` with --webhook
+    Send(send::SendArgs),
+}
+
+pub fn run() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Send(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("could not start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(send::run(args)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Exits non-zero on any fatal error: the host restarts a handler that exits non-zero, but not one
+/// that exits 0. The one-line reason goes to stderr, which the host reports as an error.
+fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init();
+    let app = match Application::build(&config) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("start-up failed: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Tests and scripts read the port from this line (they start the handler on port 0).
+    tracing::info!(
+        port = app.port(),
+        storage = %config.storage.endpoint_for_logs(),
+        from = %config.storage_setting,
+        budget_ms = config.budget.as_millis() as u64,
+        "handler ready"
+    );
+    match actix_web::rt::System::new().block_on(app.run_until_stopped()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

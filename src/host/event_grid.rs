@@ -1,0 +1,119 @@
+//! `eventGridTrigger` invocations: `Data.event` → prepared records → [`ingest`] → status and `Logs`.
+//!
+//! 200 only when every record of the invocation is stored (or already was); otherwise 503, so the
+//! host fails the invocation and Event Grid redelivers. Requests that are not invocations get a 400.
+
+use super::functions::Function;
+use super::protocol::{prepare_invocation, InvocationResult};
+use super::{json_error, json_response, AppState};
+use crate::archive::ingest::{ingest, IngestError, IngestOptions};
+use crate::archive::layout::{encode_segment, looks_like_phone_number};
+use crate::archive::record::Prepared;
+use crate::archive::Outcome;
+use crate::storage::BlobStore;
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::HttpResponse;
+use tokio::time::Instant;
+
+/// Bodies above this are parsed off the (single) async thread: a few milliseconds of JSON work.
+const LARGE_BODY_BYTES: usize = 256 * 1024;
+
+/// `registered` is `None` for a function name the app does not have: its events are archived by
+/// their type all the same, and the log says so.
+pub async fn invoke<S: BlobStore>(
+    state: &AppState<S>,
+    function: &str,
+    registered: Option<&Function>,
+    body: Bytes,
+    deadline: Instant,
+) -> HttpResponse {
+    let prepared = if body.len() > LARGE_BODY_BYTES {
+        actix_web::web::block(move || prepare_invocation(&body)).await
+    } else {
+        Ok(prepare_invocation(&body))
+    };
+    let Ok(prepared) = prepared else {
+        tracing::error!(%function, "preparing the records failed unexpectedly");
+        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "preparing the records failed");
+    };
+    let records = match prepared {
+        Ok(records) => records,
+        Err(e) => {
+            tracing::warn!(%function, error = %e, "refused a request that is not a host invocation");
+            return json_error(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    if registered.is_none() {
+        tracing::warn!(%function, events = records.len(), "no function of this name is registered; archiving its events by their type");
+    }
+    let done = ingest(&state.archiver, &records, IngestOptions::until(deadline)).await;
+    let mut logs = Vec::with_capacity(records.len());
+    for (record, outcome) in records.iter().zip(&done.outcomes) {
+        match outcome {
+            Ok(outcome) => {
+                let line = log_line(record, outcome);
+                tracing::info!(%function, "{line}");
+                logs.push(line);
+            }
+            Err(IngestError::OutOfTime) => {}
+            Err(IngestError::Storage(e)) if e.is_configuration_problem() => {
+                tracing::error!(%function, event = %describe(record), error = %e, "could not archive: a configuration problem; answering 503 so Event Grid retries and, in the end, dead-letters");
+            }
+            Err(e) => {
+                tracing::error!(%function, event = %describe(record), error = %e, "could not archive; answering 503 so Event Grid redelivers");
+            }
+        }
+    }
+    match done.first_error() {
+        None => json_response(StatusCode::OK, &InvocationResult::with_logs(logs)),
+        Some(IngestError::OutOfTime) => {
+            let message = format!(
+                "storage did not confirm {} of {} events within the {} ms budget",
+                records.len() - done.stored(),
+                records.len(),
+                state.budget.as_millis()
+            );
+            tracing::error!(%function, events = records.len(), "{message}; answering 503 so Event Grid redelivers");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &message)
+        }
+        Some(IngestError::Storage(e)) => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("could not archive: {e}"))
+        }
+    }
+}
+
+/// One short line per event: never the message body, never a phone number, only ids and places.
+fn log_line(record: &Prepared, outcome: &Outcome) -> String {
+    let (container, name) = outcome.location();
+    let what = describe(record);
+    match outcome {
+        Outcome::Archived { .. } => format!("archived {what} -> {container}/{name}"),
+        Outcome::Duplicate { .. } => format!("duplicate {what} already at {container}/{name}"),
+        Outcome::ArchivedBesideConflict { .. } => {
+            format!("archived {what} -> {container}/{name} (another event already has this id)")
+        }
+    }
+}
+
+fn describe(record: &Prepared) -> String {
+    match (&record.event_id, &record.event_type, record.quarantine_reason) {
+        // An id that could be a phone number is logged as it is named: hashed.
+        (Some(id), Some(event_type), _) if looks_like_phone_number(id) => {
+            format!("{} {}", encode_segment(id), printable(event_type))
+        }
+        (Some(id), Some(event_type), _) => format!("{} {}", printable(id), printable(event_type)),
+        (_, _, Some(reason)) => format!("quarantined input ({reason})"),
+        _ => "input".to_owned(),
+    }
+}
+
+/// Ids come from the outside: bound them and escape control characters before they reach a log.
+pub fn printable(text: &str) -> String {
+    const MAX: usize = 120;
+    let mut out: String = text.chars().take(MAX).flat_map(char::escape_debug).collect();
+    if text.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}

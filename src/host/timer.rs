@@ -1,0 +1,82 @@
+//! `timerTrigger` invocations: read `Data.timer`, run the function's job within the function timeout,
+//! answer with `Logs`, non-2xx when the job failed (the host then marks the run failed; the next run
+//! comes at the next schedule, and jobs resume where they stopped).
+
+use super::functions::Job;
+use super::protocol::{read_timer, InvocationResult, TimerInfo};
+use super::{json_error, json_response, AppState};
+use crate::storage::BlobStore;
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+
+/// What a job reports: one line per step worth showing in the host's invocation log.
+#[derive(Debug, Default)]
+pub struct JobReport {
+    pub logs: Vec<String>,
+}
+
+pub async fn invoke<S: BlobStore>(state: &AppState<S>, function: &str, job: Job, body: &[u8]) -> HttpResponse {
+    let timer = match read_timer(body) {
+        Ok(timer) => timer,
+        Err(e) => {
+            tracing::warn!(%function, error = %e, "refused a request that is not a timer invocation");
+            return json_error(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    answer(function, run(state, job, timer).await)
+}
+
+async fn run<S: BlobStore>(_state: &AppState<S>, job: Job, _timer: TimerInfo) -> anyhow::Result<JobReport> {
+    match job {}
+}
+
+/// A job's result as the host reads it: 200 with its logs, or 500 with the cause chain (also on
+/// stdout, since the host drops the body of a failed invocation).
+pub fn answer(function: &str, result: anyhow::Result<JobReport>) -> HttpResponse {
+    match result {
+        Ok(report) => {
+            for line in &report.logs {
+                tracing::info!(%function, "{line}");
+            }
+            json_response(StatusCode::OK, &InvocationResult::with_logs(report.logs))
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            tracing::error!(%function, error = %message, "the job failed; it resumes at the next run");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, &message)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(response: HttpResponse) -> (u16, serde_json::Value) {
+        let status = response.status().as_u16();
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[test]
+    fn a_finished_job_answers_200_with_its_logs() {
+        let report = JobReport {
+            logs: vec!["compacted 3 hours".into()],
+        };
+        let (status, json) = body(answer("CompactArchive", Ok(report)));
+        assert_eq!(status, 200);
+        assert_eq!(
+            json,
+            serde_json::json!({"Outputs": {}, "Logs": ["compacted 3 hours"], "ReturnValue": null})
+        );
+    }
+
+    #[test]
+    fn a_failed_job_answers_non_2xx_with_the_cause_chain() {
+        let failure = anyhow::anyhow!("connection refused").context("could not list the hour");
+        let (status, json) = body(answer("CompactArchive", Err(failure)));
+        assert_eq!(status, 500);
+        assert_eq!(json["error"], "could not list the hour: connection refused");
+    }
+}

@@ -1,0 +1,197 @@
+//! Blob Storage through `azure_storage_blob` 1.x, Microsoft's supported successor of the frozen
+//! `azure_storage_blobs` 0.21. It has no Shared Key signing, hence [`super::sas`].
+
+use super::sas::{redact, AccountSasPolicy};
+use super::{cause_chain, event_sha256_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
+use super::{META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_SHA256};
+use crate::config::StorageAuth;
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{
+    ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode, Transport, Url,
+};
+use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+use azure_storage_blob::models::{BlobClientGetPropertiesResultHeaders, BlockBlobClientUploadOptions};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Blob Storage through `azure_storage_blob`.
+pub struct AzureBlobStore {
+    containers: HashMap<String, BlobContainerClient>,
+    index_tags: bool,
+}
+
+impl AzureBlobStore {
+    /// Builds one client per container, sharing one HTTP connection pool.
+    pub fn new(auth: &StorageAuth, containers: &[&str], index_tags: bool) -> Result<Self, StorageError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            // Per-try cap; the invocation budget bounds the whole operation, retries included.
+            .timeout(Duration::from_secs(8))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build()
+            .map_err(|e| StorageError::Transport(redact(&cause_chain(&e))))?;
+        let mut options = BlobContainerClientOptions {
+            client_options: ClientOptions {
+                transport: Some(Transport::new(Arc::new(http))),
+                retry: RetryOptions::exponential(ExponentialRetryOptions {
+                    initial_delay: time::Duration::milliseconds(100),
+                    max_retries: 5,
+                    max_delay: time::Duration::seconds(2),
+                    max_total_elapsed: time::Duration::seconds(20),
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let (credential, query): (Option<Arc<dyn TokenCredential>>, Option<String>) = match auth {
+            StorageAuth::Sas { sas, .. } => (None, Some(sas.clone())),
+            StorageAuth::AccountKey {
+                account,
+                key,
+                blob_endpoint,
+            } => {
+                let policy = AccountSasPolicy::new(account, key, blob_endpoint.scheme() == "http");
+                options.client_options.per_call_policies.push(Arc::new(policy));
+                (None, None)
+            }
+            StorageAuth::ManagedIdentity { client_id, .. } => {
+                let options = ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    ..Default::default()
+                };
+                let credential = ManagedIdentityCredential::new(Some(options)).map_err(from_azure)?;
+                (Some(credential as Arc<dyn TokenCredential>), None)
+            }
+        };
+        let mut clients = HashMap::new();
+        for &name in containers {
+            let mut url: Url = auth.blob_endpoint().clone();
+            url.path_segments_mut()
+                .map_err(|_| StorageError::Transport("the blob endpoint cannot hold a path".into()))?
+                .pop_if_empty()
+                .push(name);
+            url.set_query(query.as_deref());
+            let client = BlobContainerClient::new(url, credential.clone(), Some(options.clone()))
+                .map_err(from_azure)?;
+            clients.insert(name.to_owned(), client);
+        }
+        Ok(AzureBlobStore {
+            containers: clients,
+            index_tags,
+        })
+    }
+
+    fn container(&self, name: &str) -> &BlobContainerClient {
+        self.containers
+            .get(name)
+            .expect("containers are fixed at start-up and only configured names are used")
+    }
+
+    /// Creates every container that does not exist yet.
+    pub async fn ensure_containers(&self) -> Result<(), StorageError> {
+        for name in self.containers.keys() {
+            self.create_container(name).await?;
+        }
+        Ok(())
+    }
+
+    async fn create_container(&self, name: &str) -> Result<(), StorageError> {
+        match self.container(name).create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(from_azure(e)),
+        }
+    }
+
+    async fn put(&self, blob: &NewBlob<'_>) -> azure_core::Result<()> {
+        let options = BlockBlobClientUploadOptions {
+            // Records are one PUT each; without this the SDK asks the OS for its available
+            // parallelism (several file reads) on every upload: 16 % of the handler's CPU per event.
+            parallel: std::num::NonZeroUsize::new(1),
+            if_none_match: Some("*".into()),
+            blob_content_type: Some("application/json".into()),
+            blob_tags_string: (self.index_tags && !blob.tags.is_empty()).then(|| blob.tags.to_owned()),
+            metadata: Some(HashMap::from([
+                (META_CONTENT_SHA256.to_owned(), blob.content_sha256.to_owned()),
+                (META_EVENT_SHA256.to_owned(), blob.event_sha256.to_owned()),
+                (META_ARCHIVED_AT.to_owned(), blob.archived_at.to_owned()),
+            ])),
+            ..Default::default()
+        };
+        self.container(blob.container)
+            .blob_client(blob.name)
+            .block_blob_client()
+            .upload(RequestContent::from(blob.body.to_vec()), Some(options))
+            .await
+            .map(drop)
+    }
+}
+
+impl BlobStore for AzureBlobStore {
+    async fn create_if_absent(&self, blob: NewBlob<'_>) -> Result<PutOutcome, StorageError> {
+        let mut created_container = false;
+        loop {
+            return match self.put(&blob).await {
+                Ok(()) => Ok(PutOutcome::Created),
+                // 409 BlobAlreadyExists, or 412 ConditionNotMet from some service versions.
+                Err(e)
+                    if matches!(
+                        e.http_status(),
+                        Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
+                    ) =>
+                {
+                    Ok(PutOutcome::AlreadyExists)
+                }
+                // Containers are created at start-up, but may not exist yet (storage was down then)
+                // or may have been deleted since: create and try once more.
+                Err(e) if !created_container && error_code(&e) == Some("ContainerNotFound") => {
+                    self.create_container(blob.container).await?;
+                    created_container = true;
+                    continue;
+                }
+                Err(e) => Err(from_azure(e)),
+            };
+        }
+    }
+
+    async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+        let blob = self.container(container).blob_client(name);
+        let properties = blob.get_properties(None).await.map_err(from_azure)?;
+        let metadata = properties.metadata().map_err(from_azure)?;
+        if let Some(hash) = metadata.get(META_EVENT_SHA256) {
+            return Ok(hash.clone());
+        }
+        let body = blob
+            .download(None)
+            .await
+            .map_err(from_azure)?
+            .body
+            .collect()
+            .await
+            .map_err(from_azure)?;
+        Ok(event_sha256_of_record(&body))
+    }
+}
+
+fn error_code(e: &azure_core::Error) -> Option<&str> {
+    match e.kind() {
+        ErrorKind::HttpResponse { error_code, .. } => error_code.as_deref(),
+        _ => None,
+    }
+}
+
+fn from_azure(e: azure_core::Error) -> StorageError {
+    match e.kind() {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => StorageError::Service {
+            status: u16::from(*status),
+            code: error_code.clone().unwrap_or_else(|| "no error code".into()),
+        },
+        _ => StorageError::Transport(redact(&cause_chain(&e))),
+    }
+}
+

@@ -1,0 +1,158 @@
+//! Blob Storage: the narrow interface the archive needs, and its implementations.
+//!
+//! The archiver only ever creates blobs (`If-None-Match: *`) and reads back a stored event hash, so
+//! that is all [`BlobStore`] offers. Keeping it this small lets the exactly-once logic in `archive` be
+//! unit-tested against [`memory::MemoryStore`], while the integration tests prove it against Azurite.
+
+mod azure;
+pub mod memory;
+mod sas;
+
+pub use azure::AzureBlobStore;
+pub use sas::account_sas;
+
+use crate::archive::layout::sha256_hex;
+use std::future::Future;
+
+/// Metadata key holding the SHA-256 of the blob's bytes, written with every blob.
+pub const META_CONTENT_SHA256: &str = "contentsha256";
+/// Metadata key holding the SHA-256 of the archived event as it arrived.
+pub const META_EVENT_SHA256: &str = "eventsha256";
+/// Metadata key holding when the blob was archived (RFC 3339, UTC).
+pub const META_ARCHIVED_AT: &str = "archivedat";
+
+/// A blob to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBlob<'a> {
+    pub container: &'a str,
+    pub name: &'a str,
+    pub body: &'a [u8],
+    pub content_sha256: &'a str,
+    pub event_sha256: &'a str,
+    pub archived_at: &'a str,
+    /// The `x-ms-tags` header value.
+    pub tags: &'a str,
+}
+
+/// What a create-only write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyExists,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// Storage answered with an error status. `message` is the service's own text, when it sent one.
+    #[error("storage answered {status} ({code}){}", hint_suffix(*status, code))]
+    Service { status: u16, code: String },
+    /// No answer: the whole cause chain (connection refused, DNS, TLS, identity...), redacted.
+    #[error("storage request failed: {0}")]
+    Transport(String),
+    #[error("{container}/{name} and its conflict name both hold other content")]
+    Conflict { container: String, name: String },
+}
+
+impl StorageError {
+    /// Whether retrying cannot help until someone changes the configuration (a role, a key, an
+    /// account name). Such errors are still answered 5xx so that Event Grid keeps the event and, in
+    /// the end, dead-letters it; they are logged as configuration problems.
+    pub fn is_configuration_problem(&self) -> bool {
+        match self {
+            StorageError::Service { status, .. } => matches!(status, 401 | 403),
+            StorageError::Transport(text) => text.contains("dns error") || text.contains("failed to lookup"),
+            StorageError::Conflict { .. } => false,
+        }
+    }
+}
+
+fn hint_suffix(status: u16, code: &str) -> &'static str {
+    match (status, code) {
+        (403, "AuthorizationPermissionMismatch" | "AuthorizationFailure") => {
+            ": check that the handler's identity has Storage Blob Data Owner on the archive account"
+        }
+        (403, _) | (401, _) => {
+            ": check the account key, SAS (permissions r w l c t, not expired) or identity role on the archive account"
+        }
+        _ => "",
+    }
+}
+
+/// The storage operations the archiver relies on.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Creates the blob unless one of that name exists; never overwrites.
+    fn create_if_absent(
+        &self,
+        blob: NewBlob<'_>,
+    ) -> impl Future<Output = Result<PutOutcome, StorageError>> + Send;
+
+    /// The SHA-256 of the event an existing record holds: from its metadata, or by reading the record
+    /// when the metadata is missing (a blob written by hand, or by someone else).
+    fn event_sha256(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<String, StorageError>> + Send;
+}
+
+/// The event hash of a stored record's bytes; a blob that is not a record hashes as a whole, which
+/// never matches an event, so it is kept and the new event goes beside it.
+pub fn event_sha256_of_record(record: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        event: &'a serde_json::value::RawValue,
+    }
+    match serde_json::from_slice::<Stored<'_>>(record) {
+        Ok(stored) => sha256_hex(stored.event.get().as_bytes()),
+        Err(_) => sha256_hex(record),
+    }
+}
+
+/// An error and every error behind it, outermost first, each said once: the storage SDK wraps
+/// "connection refused" three layers deep, and the outer layers alone say nothing a user can act on.
+pub fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection refused")]
+    struct Inner;
+
+    #[test]
+    fn cause_chain_says_every_cause_once() {
+        assert_eq!(cause_chain(&Outer(Inner)), "outer: connection refused");
+    }
+
+    #[test]
+    fn permission_errors_say_what_to_check() {
+        let e = StorageError::Service {
+            status: 403,
+            code: "AuthorizationPermissionMismatch".into(),
+        };
+        assert!(e.is_configuration_problem());
+        assert!(e.to_string().contains("Storage Blob Data Owner"), "{e}");
+        let e = StorageError::Service {
+            status: 503,
+            code: "ServerBusy".into(),
+        };
+        assert!(!e.is_configuration_problem());
+        assert_eq!(e.to_string(), "storage answered 503 (ServerBusy)");
+    }
+}
