@@ -28,9 +28,9 @@
 #[allow(dead_code)]
 mod helpers;
 
-use acs_event_archive::record;
+use acs_event_archive::archive::record;
 use acs_event_archive::storage::account_sas;
-use axum::body::Bytes;
+use actix_web::web::Bytes;
 use base64::Engine;
 use clap::Parser;
 use serde_json::value::RawValue;
@@ -99,8 +99,8 @@ async fn run(args: Args) {
     );
 
     let folder = tempfile::tempdir().expect("a temporary folder for Azurite");
-    let azurite = helpers::Azurite::start_on(helpers::free_port(), folder.path());
-    let azurite_pid = find_azurite_pid(azurite.port);
+    let azurite = helpers::Azurite::start(folder.path());
+    let azurite_pid = Some(azurite.pid());
     let connection = helpers::connection_string(azurite.port);
     eprintln!(
         "azurite {} on port {} (pid {})",
@@ -429,7 +429,6 @@ struct Handler {
 
 impl Handler {
     fn spawn(connection: &str, env: &[(String, String)]) -> Handler {
-        let port = helpers::free_port();
         let containers = helpers::unique_containers();
         let mut command = Command::new(handler_binary());
         // Settings of this shell that the Functions host would not pass. RUST_BACKTRACE in particular
@@ -447,12 +446,11 @@ impl Handler {
             command.env_remove(inherited);
         }
         command
-            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
             .env(
                 "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
                 "00000000-0000-0000-0000-000000000001",
             )
-            .env("FUNCTIONS_HTTPWORKER_PORT", port.to_string())
             .env("FUNCTIONS_APP_ROOT_PATH", helpers::project_root())
             .env("ARCHIVE_STORAGE", connection)
             .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
@@ -472,8 +470,16 @@ impl Handler {
         let log_lines = Arc::new(AtomicU64::new(0));
         let counter = log_lines.clone();
         let stdout = child.stdout.take().expect("piped stdout");
+        // Started on port 0, the handler says in its ready line which port it has.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for _ in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let mut ready_tx = Some(ready_tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = helpers::port_from_ready_line(&line) {
+                    if let Some(tx) = ready_tx.take() {
+                        let _ = tx.send(port);
+                    }
+                }
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -485,6 +491,9 @@ impl Handler {
                 eprintln!("handler stderr: {}", text.trim());
             }
         });
+        let port = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the handler printed no ready line within 30 s");
         Handler {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -819,16 +828,6 @@ fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-}
-
-/// The node process serving Azurite's blob port (helpers.rs keeps its pid private).
-fn find_azurite_pid(port: u16) -> Option<u32> {
-    let wanted = format!("--blobPort\0{port}\0");
-    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        String::from_utf8_lossy(&cmdline).contains(&wanted).then_some(pid)
-    })
 }
 
 fn machine() -> String {

@@ -6,9 +6,10 @@
 //! the `typical` group is one SMS received event (`docs__SMSReceived__1.json`) and one chat message
 //! (`docs__ChatMessageReceivedInThread__1.json`).
 
-use acs_event_archive::envelope::Envelope;
-use acs_event_archive::events::{known_type, Fields};
-use acs_event_archive::{layout, protocol, record};
+use acs_event_archive::archive::envelope::Envelope;
+use acs_event_archive::archive::events::{known_type, Fields};
+use acs_event_archive::archive::{layout, record};
+use acs_event_archive::host::protocol;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -80,7 +81,11 @@ fn parse_normalise_name(raw: &RawValue) -> (Fields, String) {
 /// The body the host POSTs for one event, as bytes.
 fn host_body(raw: &RawValue) -> Vec<u8> {
     let event: Value = serde_json::from_str(raw.get()).expect("valid JSON");
-    serde_json::to_vec(&acs_event_archive::send::host_invocation("SmsEvents", &event)).expect("serialises")
+    serde_json::to_vec(&acs_event_archive::host::protocol::host_invocation(
+        "SmsEvents",
+        &event,
+    ))
+    .expect("serialises")
 }
 
 fn typical(c: &mut Criterion) {

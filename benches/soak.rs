@@ -18,7 +18,7 @@ mod helpers;
 mod proxy;
 
 use eventgrid::{Corpus, Plan, Progress};
-use helpers::{free_port, spawn_app_with, AppOptions, Azurite};
+use helpers::{spawn_app_with, AppOptions, Azurite};
 use proxy::{Mode, Proxy};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ fn main() {
 async fn soak(events: usize) -> bool {
     let started = Instant::now();
     let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let azurite = Azurite::start_on(free_port(), folder.path());
+    let azurite = Azurite::start(folder.path());
     let proxy = Proxy::start(azurite.port).await;
     let app = spawn_app_with(AppOptions {
         storage_port: proxy.port,

@@ -72,7 +72,11 @@ impl Ingested {
 /// Stores every record exactly once, at most `options.concurrency` at a time, until the deadline.
 /// A record whose write is still in flight at the deadline is reported out of time: it may or may
 /// not have reached storage, and a redelivery settles which.
-pub async fn ingest<S: BlobStore>(archiver: &Archiver<S>, records: &[Prepared], options: IngestOptions) -> Ingested {
+pub async fn ingest<S: BlobStore>(
+    archiver: &Archiver<S>,
+    records: &[Prepared],
+    options: IngestOptions,
+) -> Ingested {
     let archived_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "unknown".to_owned());
@@ -113,12 +117,22 @@ mod tests {
     async fn every_record_gets_its_outcome_in_order() {
         let a = archiver();
         let records: Vec<_> = (0..40).map(|i| sms(&format!("m{i}"))).collect();
-        let first = ingest(&a, &records, IngestOptions::until(Instant::now() + Duration::from_secs(5))).await;
+        let first = ingest(
+            &a,
+            &records,
+            IngestOptions::until(Instant::now() + Duration::from_secs(5)),
+        )
+        .await;
         assert!(first.all_stored());
         for (record, outcome) in records.iter().zip(&first.outcomes) {
             assert_eq!(outcome.as_ref().unwrap().location().1, record.blob_name);
         }
-        let again = ingest(&a, &records, IngestOptions::until(Instant::now() + Duration::from_secs(5))).await;
+        let again = ingest(
+            &a,
+            &records,
+            IngestOptions::until(Instant::now() + Duration::from_secs(5)),
+        )
+        .await;
         assert!(again
             .outcomes
             .iter()
@@ -130,7 +144,12 @@ mod tests {
         let a = archiver();
         let records = [sms("ok"), sms("bad")];
         a.store().fail_writes_to(&records[1].blob_name);
-        let done = ingest(&a, &records, IngestOptions::until(Instant::now() + Duration::from_secs(5))).await;
+        let done = ingest(
+            &a,
+            &records,
+            IngestOptions::until(Instant::now() + Duration::from_secs(5)),
+        )
+        .await;
         assert!(done.outcomes[0].is_ok());
         assert!(matches!(done.outcomes[1], Err(IngestError::Storage(_))));
         assert!(!done.all_stored());
@@ -149,6 +168,8 @@ mod tests {
         let done = ingest(&a, &records, options).await;
         // Two at a time, 100 ms each: four are confirmed before 250 ms, the rest are not.
         assert_eq!(done.stored(), 4);
-        assert!(done.outcomes[9].as_ref().is_err_and(|e| matches!(e, IngestError::OutOfTime)));
+        assert!(done.outcomes[9]
+            .as_ref()
+            .is_err_and(|e| matches!(e, IngestError::OutOfTime)));
     }
 }

@@ -77,9 +77,10 @@ pub async fn invoke<S: BlobStore>(
             tracing::error!(%function, events = records.len(), "{message}; answering 503 so Event Grid redelivers");
             json_error(StatusCode::SERVICE_UNAVAILABLE, &message)
         }
-        Some(IngestError::Storage(e)) => {
-            json_error(StatusCode::SERVICE_UNAVAILABLE, &format!("could not archive: {e}"))
-        }
+        Some(IngestError::Storage(e)) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("could not archive: {e}"),
+        ),
     }
 }
 

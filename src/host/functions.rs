@@ -100,9 +100,17 @@ mod tests {
             if !path.exists() {
                 continue;
             }
-            let name = path.parent().unwrap().file_name().unwrap().to_str().unwrap().to_owned();
+            let name = path
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
             let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let function = find(&name).unwrap_or_else(|| panic!("{name}/function.json is not in the registry"));
+            let function =
+                find(&name).unwrap_or_else(|| panic!("{name}/function.json is not in the registry"));
             let bindings = json["bindings"].as_array().unwrap();
             let trigger: Vec<_> = bindings.iter().filter(|b| b["direction"] == "in").collect();
             assert_eq!(trigger.len(), 1, "{name}: one trigger binding");

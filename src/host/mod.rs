@@ -176,7 +176,8 @@ impl Application {
         // The host only ever calls 127.0.0.1; nothing else should reach the handler. Port 0 (tests)
         // takes a free port, which the ready line reports.
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, config.port));
-        let listener = TcpListener::bind(address).with_context(|| format!("could not listen on {address}"))?;
+        let listener =
+            TcpListener::bind(address).with_context(|| format!("could not listen on {address}"))?;
         // Every invocation ends within its budget; the margin covers writing the answers.
         let grace = config.budget + Duration::from_secs(2);
         Ok(Application {
@@ -209,7 +210,11 @@ impl Application {
 /// One worker: the handler waits on storage almost all the time, and on 1–2 cores a second worker
 /// costs more in cross-thread wake-ups than it gains (BENCHMARKS.md). actix's own signal handling is
 /// off: [`stop_on_signal`] drives the shutdown, so its grace period is ours.
-fn serve<S: BlobStore>(listener: TcpListener, state: Arc<AppState<S>>, grace: Duration) -> anyhow::Result<Server> {
+fn serve<S: BlobStore>(
+    listener: TcpListener,
+    state: Arc<AppState<S>>,
+    grace: Duration,
+) -> anyhow::Result<Server> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes::<S>))
         .workers(1)

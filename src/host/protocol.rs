@@ -281,7 +281,8 @@ mod tests {
             timer.schedule_status.unwrap().last.as_deref(),
             Some("2026-12-01T10:05:00.0005+00:00")
         );
-        let first_run = read_timer(br#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}}}"#).unwrap();
+        let first_run =
+            read_timer(br#"{"Data":{"timer":{"ScheduleStatus":null,"IsPastDue":false}}}"#).unwrap();
         assert_eq!(first_run, TimerInfo::default());
         assert_eq!(
             read_timer(br#"{"Data":{"event":{}}}"#).unwrap_err(),

@@ -15,7 +15,12 @@ pub struct JobReport {
     pub logs: Vec<String>,
 }
 
-pub async fn invoke<S: BlobStore>(state: &AppState<S>, function: &str, job: Job, body: &[u8]) -> HttpResponse {
+pub async fn invoke<S: BlobStore>(
+    state: &AppState<S>,
+    function: &str,
+    job: Job,
+    body: &[u8],
+) -> HttpResponse {
     let timer = match read_timer(body) {
         Ok(timer) => timer,
         Err(e) => {

@@ -194,4 +194,3 @@ fn from_azure(e: azure_core::Error) -> StorageError {
         _ => StorageError::Transport(redact(&cause_chain(&e))),
     }
 }
-

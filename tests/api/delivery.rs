@@ -44,18 +44,11 @@ async fn full_redelivery_of_every_fixture_writes_nothing_new() {
         .flat_map(|n| fixture_events(n))
         .collect();
     for event in &events {
-        assert_eq!(
-            app.invoke(acs_event_archive::send::function_for(event), event)
-                .await
-                .status,
-            200
-        );
+        assert_eq!(app.invoke(function_for(event), event).await.status, 200);
     }
     let before = app.all_blobs().await;
     for event in &events {
-        let again = app
-            .invoke(acs_event_archive::send::function_for(event), event)
-            .await;
+        let again = app.invoke(function_for(event), event).await;
         assert_eq!(again.status, 200);
         assert!(again.logs()[0].starts_with("duplicate "), "{:?}", again.logs());
     }

@@ -9,11 +9,10 @@
 //! with a growing delay, as Event Grid does; some events are delivered again after their success (a
 //! plain duplicate), and some arrive first as a burst of 8 identical concurrent deliveries.
 
-use crate::helpers::{blob_endpoint, connection_string, fixture_events, fixture_names, host_body};
+use crate::helpers::{fixture_events, fixture_names, function_for, host_body, Storage};
 use crate::proxy::{Mode, Proxy};
+use acs_event_archive::archive::record::prepare;
 use acs_event_archive::config::Containers;
-use acs_event_archive::record::prepare;
-use acs_event_archive::send::function_for;
 use futures::StreamExt;
 use serde_json::Value;
 use std::cmp::Reverse;
@@ -459,7 +458,7 @@ pub struct Verification {
 /// Lists every container of the app straight from the Blob REST API at `storage_port` (the real
 /// Azurite, not the proxy) and compares each blob with the record its event must have produced.
 pub async fn verify(storage_port: u16, containers: &Containers, corpus: &Corpus) -> Verification {
-    let reader = Reader::new(storage_port);
+    let reader = Storage::new(storage_port, reqwest::Client::new());
     let mut expected: HashMap<(String, String), (usize, Vec<u8>)> = HashMap::new();
     for i in 0..corpus.len {
         let (container, name, bytes) = corpus.expected(i, containers);
@@ -474,7 +473,7 @@ pub async fn verify(storage_port: u16, containers: &Containers, corpus: &Corpus)
     };
     let mut found = vec![];
     for container in containers.all() {
-        for name in reader.list(container).await {
+        for name in reader.blob_names(container).await {
             v.stored += 1;
             match expected.remove(&(container.to_owned(), name.clone())) {
                 Some((i, bytes)) => found.push((container.to_owned(), name, i, bytes)),
@@ -486,7 +485,7 @@ pub async fn verify(storage_port: u16, containers: &Containers, corpus: &Corpus)
     let reader = &reader;
     let checked: Vec<_> = futures::stream::iter(found)
         .map(|(container, name, i, bytes)| async move {
-            let stored = reader.get(&container, &name).await;
+            let stored = reader.bytes(&container, &name).await;
             (i, stored == bytes, bytes)
         })
         .buffer_unordered(16)
@@ -503,78 +502,4 @@ pub async fn verify(storage_port: u16, containers: &Containers, corpus: &Corpus)
         *v.kinds.entry((key("family"), key("schema"))).or_default() += 1;
     }
     v
-}
-
-/// Reads blobs over plain REST with an account SAS (listing pages through every marker).
-struct Reader {
-    http: reqwest::Client,
-    endpoint: String,
-    sas: String,
-}
-
-impl Reader {
-    fn new(port: u16) -> Reader {
-        let connection = connection_string(port);
-        let part = |key: &str| {
-            connection
-                .split(';')
-                .find_map(|p| p.strip_prefix(key))
-                .unwrap()
-                .to_owned()
-        };
-        use base64::Engine;
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(part("AccountKey="))
-            .unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        Reader {
-            http: reqwest::Client::new(),
-            endpoint: blob_endpoint(port),
-            sas: acs_event_archive::storage::account_sas(&part("AccountName="), &key, now, true),
-        }
-    }
-
-    async fn list(&self, container: &str) -> Vec<String> {
-        let mut names = vec![];
-        let mut marker = String::new();
-        loop {
-            let url = format!(
-                "{}/{container}?restype=container&comp=list&maxresults=5000&marker={marker}&{}",
-                self.endpoint, self.sas
-            );
-            let response = self.http.get(url).send().await.unwrap();
-            if response.status() == 404 {
-                return names;
-            }
-            assert_eq!(response.status(), 200, "listing {container}");
-            let xml = response.text().await.unwrap();
-            names.extend(between(&xml, "<Name>", "</Name>").map(xml_unescape));
-            let next = between(&xml, "<NextMarker>", "</NextMarker>").next();
-            match next {
-                Some(next) if !next.is_empty() => marker = next.to_owned(),
-                _ => return names,
-            }
-        }
-    }
-
-    async fn get(&self, container: &str, name: &str) -> Vec<u8> {
-        let url = format!("{}/{container}/{name}?{}", self.endpoint, self.sas);
-        let response = self.http.get(url).send().await.unwrap();
-        assert_eq!(response.status(), 200, "GET {container}/{name}");
-        response.bytes().await.unwrap().to_vec()
-    }
-}
-
-fn between<'a>(text: &'a str, open: &'a str, close: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    text.split(open)
-        .skip(1)
-        .filter_map(move |rest| rest.split_once(close).map(|(value, _)| value))
-}
-
-fn xml_unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }

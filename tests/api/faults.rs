@@ -19,7 +19,7 @@ const EVENTS: usize = 2000;
 async fn no_event_is_lost_or_doubled_when_storage_fails_mid_run() {
     let started = std::time::Instant::now();
     let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let azurite = Azurite::start_on(free_port(), folder.path());
+    let azurite = Azurite::start(folder.path());
     let proxy = Proxy::start(azurite.port).await;
     let app = spawn_app_with(AppOptions {
         storage_port: proxy.port,
@@ -31,9 +31,7 @@ async fn no_event_is_lost_or_doubled_when_storage_fails_mid_run() {
     // A black-holed storage turns into a 5xx within the budget, not a hang.
     proxy.set(Mode::BlackHole);
     let first = corpus.event(0);
-    let probe = app
-        .invoke(acs_event_archive::send::function_for(&first), &first)
-        .await;
+    let probe = app.invoke(function_for(&first), &first).await;
     assert_eq!(probe.status, 503, "{:?}", probe.body);
     assert!(
         probe.elapsed >= BUDGET - Duration::from_millis(50)

@@ -1,8 +1,8 @@
 //! Every public sample event lands once, in the right container, with the right kind and fields.
 
 use crate::helpers::*;
-use acs_event_archive::events::known_type;
-use acs_event_archive::send::function_for;
+use acs_event_archive::archive::events::known_type;
+
 use serde_json::{json, Value};
 
 /// Where an event is expected: (container, kind), worked out from the event type by the documented
@@ -77,7 +77,7 @@ async fn every_fixture_event_lands_once_with_its_family_and_kind() {
         );
         assert_eq!(
             blob.metadata["contentsha256"],
-            acs_event_archive::layout::sha256_hex(&blob.bytes)
+            acs_event_archive::archive::layout::sha256_hex(&blob.bytes)
         );
         assert!(blob.metadata.contains_key("archivedat"));
         assert_eq!(

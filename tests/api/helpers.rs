@@ -6,7 +6,7 @@ use acs_event_archive::storage::account_sas;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,12 +52,14 @@ pub fn fixture_events(name: &str) -> Vec<Value> {
     }
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port in the handler's ready line (`... handler ready port=41234 ...`): handlers are started on
+/// port 0 and say which port they were given, so no port is ever picked and then lost to a race.
+pub fn port_from_ready_line(line: &str) -> Option<u16> {
+    if !line.contains("handler ready") {
+        return None;
+    }
+    let rest = &line[line.find("port=")? + 5..];
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Installs the pinned Azurite into the project's node_modules once, if it is not there yet.
@@ -94,7 +96,12 @@ pub struct Azurite {
 }
 
 impl Azurite {
-    /// Starts Azurite on a given port and folder (to bring storage back after an outage).
+    /// Starts Azurite on a port of its own choosing in `folder`, and reads that port from its output.
+    pub fn start(folder: &Path) -> Azurite {
+        Self::start_on(0, folder)
+    }
+
+    /// Starts Azurite on `port` (0: any free one) and waits until it says where it listens.
     pub fn start_on(port: u16, folder: &Path) -> Azurite {
         let main_js = ensure_azurite_installed();
         let mut command = Command::new("node");
@@ -108,8 +115,8 @@ impl Azurite {
                 "--location",
             ])
             .arg(folder)
-            .args(["--silent", "--skipApiVersionCheck", "--disableTelemetry"])
-            .stdout(Stdio::null())
+            .args(["--skipApiVersionCheck", "--disableTelemetry", "--silent"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // Azurite must not outlive the test process, even when a test panics or is killed.
         unsafe {
@@ -121,8 +128,41 @@ impl Azurite {
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("could not start Azurite with node: {e}"));
+        // "Azurite Blob service successfully listens on http://127.0.0.1:46001"
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .split_once("successfully listens on http://127.0.0.1:")
+                    .and_then(|(_, p)| p.trim().parse::<u16>().ok())
+                {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port);
+                    }
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                }
+                panic!("Azurite did not say where it listens within 60 s: {err}");
+            }
+        };
         wait_for_port(port, Duration::from_secs(30), &mut child, "Azurite");
         Azurite { child, port }
+    }
+
+    /// The node process, for benchmarks that measure its CPU time.
+    #[allow(dead_code, reason = "used by the benches, which share this file")]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     fn kill(&mut self) {
@@ -160,7 +200,7 @@ pub fn shared_azurite() -> u16 {
             let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("azurite-shared");
             let _ = std::fs::remove_dir_all(&folder);
             std::fs::create_dir_all(&folder).unwrap();
-            let azurite = Azurite::start_on(free_port(), &folder);
+            let azurite = Azurite::start(&folder);
             tx.send(azurite.port).unwrap();
             loop {
                 std::thread::park();
@@ -233,7 +273,6 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let port = free_port();
     let containers = unique_containers();
     let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
     for inherited in [
@@ -246,7 +285,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         command.env_remove(inherited);
     }
     command
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
         .env(
             "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
             "00000000-0000-0000-0000-000000000001",
@@ -269,11 +308,33 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let stdout = Arc::new(Mutex::new(Vec::new()));
     let lines = stdout.clone();
     let out = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
         for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(port) = port_from_ready_line(&line) {
+                if let Some(tx) = ready_tx.take() {
+                    let _ = tx.send(port);
+                }
+            }
             lines.lock().unwrap().push(line);
         }
     });
+    let port = loop {
+        match ready_rx.recv_timeout(Duration::from_millis(25)) {
+            Ok(port) => break port,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait().unwrap();
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+                panic!("handler exited with {status} before it was ready: {err}");
+            }
+            Err(_) => assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "handler printed no ready line within 30 s"
+            ),
+        }
+    };
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     // The host's readiness check: GET / every 25 ms until any answer.
@@ -324,7 +385,19 @@ impl Invoked {
 
 /// The body the Functions host sends for an `eventGridTrigger` named `event`.
 pub fn host_body(function: &str, event: &Value) -> Value {
-    acs_event_archive::send::host_invocation(function, event)
+    acs_event_archive::host::protocol::host_invocation(function, event)
+}
+
+/// The function whose Event Grid subscription would carry this event.
+pub fn function_for(event: &Value) -> &'static str {
+    use acs_event_archive::archive::events::{known_type, Family};
+    let event_type = event
+        .get("eventType")
+        .or_else(|| event.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let family = known_type(event_type).map_or(Family::Other, |k| k.family);
+    acs_event_archive::host::functions::event_grid_function_for(family)
 }
 
 impl TestApp {
@@ -407,6 +480,23 @@ impl TestApp {
     pub fn stdout_text(&self) -> String {
         self.stdout.lock().unwrap().join("\n")
     }
+
+    /// Waits until the handler's stdout satisfies `done` (it is read by another thread, so a line
+    /// written before an answer may arrive after it), and returns it; fails after `limit`.
+    pub async fn wait_for_log(&self, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.stdout_text();
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the log did not show what was expected within {limit:?}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 impl Drop for TestApp {
@@ -444,18 +534,39 @@ impl Storage {
         }
     }
 
+    /// Every blob name in the container, all pages of the listing; none if it does not exist.
     pub async fn blob_names(&self, container: &str) -> Vec<String> {
-        let url = format!(
-            "{}/{container}?restype=container&comp=list&{}",
-            blob_endpoint(self.port),
-            self.sas
-        );
-        let response = self.http.get(url).send().await.unwrap();
-        if response.status() == 404 {
-            return vec![];
+        let mut names = vec![];
+        let mut marker = String::new();
+        loop {
+            let mut url = reqwest::Url::parse(&format!(
+                "{}/{container}?restype=container&comp=list&maxresults=5000&{}",
+                blob_endpoint(self.port),
+                self.sas
+            ))
+            .unwrap();
+            if !marker.is_empty() {
+                url.query_pairs_mut().append_pair("marker", &marker);
+            }
+            let response = self.http.get(url).send().await.unwrap();
+            if response.status() == 404 {
+                return names;
+            }
+            let xml = response.text().await.unwrap();
+            names.extend(xml_values(&xml, "Name"));
+            match xml_values(&xml, "NextMarker").into_iter().next() {
+                Some(next) if !next.is_empty() => marker = next,
+                _ => return names,
+            }
         }
-        let xml = response.text().await.unwrap();
-        xml_values(&xml, "Name")
+    }
+
+    /// A blob's bytes only.
+    pub async fn bytes(&self, container: &str, name: &str) -> Vec<u8> {
+        let url = format!("{}/{container}/{name}?{}", blob_endpoint(self.port), self.sas);
+        let response = self.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {container}/{name}");
+        response.bytes().await.unwrap().to_vec()
     }
 
     pub async fn blobs(&self, container: &str) -> Vec<StoredBlob> {

@@ -1,6 +1,7 @@
 //! Storage failures turn into retriable 5xx answers within the budget, never into false successes.
 
 use crate::helpers::*;
+use crate::proxy::{Mode, Proxy};
 use std::time::Duration;
 
 fn budget_env(ms: u64) -> Vec<(String, String)> {
@@ -9,12 +10,17 @@ fn budget_env(ms: u64) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn unreachable_storage_gives_5xx_within_the_budget_and_success_after_it_returns() {
-    let storage_port = free_port();
-    let app = spawn_app_with(AppOptions {
-        storage_port,
+    // Storage that has never seen this app (no containers yet), down at first.
+    let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let azurite = Azurite::start(folder.path());
+    let proxy = Proxy::start(azurite.port).await;
+    proxy.set(Mode::Refuse);
+    let mut app = spawn_app_with(AppOptions {
+        storage_port: proxy.port,
         env: budget_env(2000),
     })
     .await;
+    app.storage_port = azurite.port;
     let event = sms_event("Incoming_outage", "kept for later");
 
     let down = app.invoke("SmsEvents", &event).await;
@@ -24,15 +30,16 @@ async fn unreachable_storage_gives_5xx_within_the_budget_and_success_after_it_re
         "answered after {:?}",
         down.elapsed
     );
+    let text = down.body["error"].as_str().unwrap_or_default().to_owned();
     assert!(
-        app.stdout_text().contains("could not archive") || app.stdout_text().contains("budget"),
-        "{}",
-        app.stdout_text()
+        text.contains("budget") || text.contains("could not archive"),
+        "{text}"
     );
+    app.wait_for_log(Duration::from_secs(5), |log| log.contains("answering 503"))
+        .await;
 
     // Storage comes back (empty: the container is created on first write).
-    let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let _azurite = Azurite::start_on(storage_port, folder.path());
+    proxy.set(Mode::Pass);
     let up = app.invoke("SmsEvents", &event).await;
     assert_eq!(up.status, 200, "{:?}", up.body);
     assert_eq!(

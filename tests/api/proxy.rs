@@ -8,6 +8,8 @@
 //!   whole request went through but before (or while) the answer comes back, so storage may have done
 //!   the work the client never hears about.
 //! - `BlackHole` accepts and reads but never forwards nor answers.
+//! - `Hold` accepts and reads requests but forwards nothing until the mode changes: requests are
+//!   surely in flight, for as long as a test needs, and then go through (`Pass`) or fail.
 //!
 //! Switching to `Refuse` or `Cut` resets the live connections; switching to `BlackHole` makes them go
 //! silent; leaving `BlackHole` resets the silenced ones (what they carried is lost).
@@ -24,6 +26,7 @@ pub enum Mode {
     Refuse,
     Cut,
     BlackHole,
+    Hold,
 }
 
 /// How many connections met each fault.
@@ -41,6 +44,8 @@ struct Counters {
     refused: AtomicU64,
     cut: AtomicU64,
     black_holed: AtomicU64,
+    /// Connections holding request bytes right now (mode `Hold`).
+    held: AtomicU64,
 }
 
 /// Where a connection accepted in `Cut` mode is cut: after this many request bytes, or after the
@@ -96,8 +101,34 @@ impl Proxy {
         }
     }
 
+    /// A storage endpoint that is down: every connection is reset at once.
+    pub async fn refusing() -> Proxy {
+        // The upstream is never dialled in `Refuse` mode.
+        let proxy = Proxy::start(9).await;
+        proxy.set(Mode::Refuse);
+        proxy
+    }
+
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// How many connections hold a request that has not been forwarded yet.
+    pub fn held(&self) -> u64 {
+        self.counters.held.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `n` requests are held: they are then surely in flight.
+    pub async fn wait_until_held(&self, n: u64, limit: std::time::Duration) {
+        let started = std::time::Instant::now();
+        while self.held() < n {
+            assert!(
+                started.elapsed() < limit,
+                "only {} of {n} requests reached the proxy within {limit:?}",
+                self.held()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     pub fn stats(&self) -> ProxyStats {
@@ -133,7 +164,7 @@ async fn serve(
 ) {
     let now = *mode.borrow_and_update();
     let cut = match now {
-        Mode::Pass => None,
+        Mode::Pass | Mode::Hold => None,
         Mode::Cut => Some(CUTS[n as usize % CUTS.len()]),
         Mode::Refuse => {
             counters.refused.fetch_add(1, Ordering::Relaxed);
@@ -166,10 +197,19 @@ async fn forward(
         reset(server);
     };
     let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    // Request bytes read while holding, forwarded when the hold ends.
+    let mut pending: Vec<u8> = vec![];
     loop {
         tokio::select! {
             read = client.read(&mut up) => {
                 let Ok(n @ 1..) = read else { return };
+                if *mode.borrow() == Mode::Hold {
+                    if pending.is_empty() {
+                        counters.held.fetch_add(1, Ordering::SeqCst);
+                    }
+                    pending.extend_from_slice(&up[..n]);
+                    continue;
+                }
                 let k = n.min(request_left);
                 if server.write_all(&up[..k]).await.is_err() {
                     return;
@@ -195,8 +235,15 @@ async fn forward(
                     return cut_both(client, server);
                 }
                 let now = *mode.borrow_and_update();
+                if now != Mode::Hold && !pending.is_empty() {
+                    counters.held.fetch_sub(1, Ordering::SeqCst);
+                    let held = std::mem::take(&mut pending);
+                    if now == Mode::Pass && server.write_all(&held).await.is_err() {
+                        return;
+                    }
+                }
                 match now {
-                    Mode::Pass => {}
+                    Mode::Pass | Mode::Hold => {}
                     Mode::Refuse | Mode::Cut => return cut_both(client, server),
                     Mode::BlackHole => {
                         drop(server);

@@ -82,8 +82,9 @@ async fn logs_hold_no_keys_signatures_bodies_or_phone_numbers_under_load_and_fai
     const KEY_PART: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq";
     let body = "confidential-body-9931";
     let healthy = spawn_app().await;
+    let down = crate::proxy::Proxy::refusing().await;
     let broken = spawn_app_with(AppOptions {
-        storage_port: free_port(),
+        storage_port: down.port,
         env: vec![("ARCHIVE_BUDGET_MS".into(), "300".into())],
     })
     .await;
@@ -102,17 +103,15 @@ async fn logs_hold_no_keys_signatures_bodies_or_phone_numbers_under_load_and_fai
     healthy
         .invoke("SmsEvents", &json!(format!("not json {body}")))
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-
-    let (ok_log, failed_log) = (healthy.stdout_text(), broken.stdout_text());
-    assert!(
-        ok_log.matches("archived Incoming_private-").count() == 200,
-        "{ok_log}"
-    );
-    assert!(
-        failed_log.contains("could not archive") || failed_log.contains("budget"),
-        "{failed_log}"
-    );
+    let limit = std::time::Duration::from_secs(10);
+    let ok_log = healthy
+        .wait_for_log(limit, |log| {
+            log.matches("archived Incoming_private-").count() == 200 && log.contains("quarantined input")
+        })
+        .await;
+    let failed_log = broken
+        .wait_for_log(limit, |log| log.matches("answering 503").count() >= 20)
+        .await;
     for log in [&ok_log, &failed_log] {
         assert_clean(log, &[KEY_PART, body, "14255550123", "15555555555"]);
     }
@@ -120,7 +119,8 @@ async fn logs_hold_no_keys_signatures_bodies_or_phone_numbers_under_load_and_fai
 
 #[tokio::test]
 async fn a_sas_from_the_connection_string_never_reaches_the_log() {
-    let port = free_port();
+    let down = crate::proxy::Proxy::refusing().await;
+    let port = down.port;
     let secret = "KNOWNSECRETSIGNATURE0123456789";
     let connection = format!(
         "BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;SharedAccessSignature=sv=2022-11-02&ss=b&srt=sco&sp=rwlct&se=2099-01-01T00:00:00Z&sig={secret}"
@@ -139,8 +139,11 @@ async fn a_sas_from_the_connection_string_never_reaches_the_log() {
             .status,
         503
     );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let log = app.stdout_text();
+    let log = app
+        .wait_for_log(std::time::Duration::from_secs(10), |log| {
+            log.contains("answering 503")
+        })
+        .await;
     assert!(log.contains("handler ready"), "{log}");
     assert_clean(&log, &[secret]);
 }

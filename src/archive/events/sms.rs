@@ -4,7 +4,7 @@
 //! the current docs write `Tag` for `tag`: keys are matched case-insensitively before these models see
 //! them (see `events::canonical_keys`).
 
-use super::lenient::{model};
+use super::lenient::model;
 
 model! {
     /// `Microsoft.Communication.SMSReceived`.
@@ -40,4 +40,3 @@ model! {
         pub segments_failed: i64,
     }
 }
-
