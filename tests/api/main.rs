@@ -5,6 +5,7 @@ mod delivery;
 mod faults;
 mod fixtures;
 mod helpers;
+mod host;
 mod hostile;
 mod outage;
 mod protocol;
