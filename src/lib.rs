@@ -12,4 +12,5 @@ pub mod send;
 pub mod server;
 pub mod startup;
 pub mod storage;
+pub mod subscriptions;
 pub mod telemetry;
