@@ -313,7 +313,10 @@ mod tests {
         );
         assert_eq!(SUBSCRIPTIONS[1].included_event_types().len(), 18);
         assert_eq!(SUBSCRIPTIONS[2].included_event_types().len(), 3);
-        let subscribed: Vec<&str> = SUBSCRIPTIONS.iter().flat_map(|s| s.included_event_types()).collect();
+        let subscribed: Vec<&str> = SUBSCRIPTIONS
+            .iter()
+            .flat_map(|s| s.included_event_types())
+            .collect();
         for known in KNOWN_TYPES {
             let retired = RETIRED_TYPES.contains(&known.event_type);
             assert_eq!(
@@ -347,7 +350,10 @@ mod tests {
     #[test]
     fn az_commands_create_each_subscription_with_retries_and_dead_letter_by_identity() {
         let out = render(Format::Az, "dead");
-        let commands: Vec<&str> = out.split("az eventgrid system-topic event-subscription create").skip(1).collect();
+        let commands: Vec<&str> = out
+            .split("az eventgrid system-topic event-subscription create")
+            .skip(1)
+            .collect();
         assert_eq!(commands.len(), SUBSCRIPTIONS.len());
         for (command, s) in commands.iter().zip(SUBSCRIPTIONS) {
             assert!(command.contains(&format!("--name {} ", s.name)), "{command}");
@@ -360,21 +366,29 @@ mod tests {
                 s.included_event_types().join(" ")
             )));
             assert!(command.contains("--max-delivery-attempts 30 --event-ttl 1440"));
-            assert!(command.contains("--delivery-identity systemassigned --delivery-identity-endpoint-type azurefunction"));
+            assert!(command.contains(
+                "--delivery-identity systemassigned --delivery-identity-endpoint-type azurefunction"
+            ));
             assert!(command.contains("--deadletter-identity systemassigned"));
             assert!(command.contains("/blobServices/default/containers/dead\""));
         }
         // Every line but the last of a command continues it.
         for command in commands {
             let lines: Vec<&str> = command.trim_end().lines().collect();
-            assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(" \\")), "{command}");
+            assert!(
+                lines[..lines.len() - 1].iter().all(|l| l.ends_with(" \\")),
+                "{command}"
+            );
         }
     }
 
     #[test]
     fn arm_template_holds_one_subscription_resource_per_function() {
         let template: Value = serde_json::from_str(&render(Format::Arm, "dead")).unwrap();
-        assert_eq!(template["parameters"]["deadLetterContainer"]["defaultValue"], "dead");
+        assert_eq!(
+            template["parameters"]["deadLetterContainer"]["defaultValue"],
+            "dead"
+        );
         let resources = template["resources"].as_array().unwrap();
         assert_eq!(resources.len(), SUBSCRIPTIONS.len());
         for (r, s) in resources.iter().zip(SUBSCRIPTIONS) {
@@ -410,7 +424,10 @@ mod tests {
         }
         for s in SUBSCRIPTIONS {
             let start = out
-                .find(&format!("resource {} 'Microsoft.EventGrid/systemTopics/eventSubscriptions@", s.bicep_symbol()))
+                .find(&format!(
+                    "resource {} 'Microsoft.EventGrid/systemTopics/eventSubscriptions@",
+                    s.bicep_symbol()
+                ))
                 .unwrap();
             let block = &out[start..];
             let block = &block[..block.find("\n}\n").unwrap()];
