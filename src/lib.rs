@@ -10,4 +10,5 @@ pub mod archive;
 pub mod config;
 pub mod host;
 pub mod storage;
+pub mod subscriptions;
 pub mod telemetry;
