@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde_json::{json, Value};
 
-use crate::events::{Family, KNOWN_TYPES};
+use crate::archive::events::{Family, KNOWN_TYPES};
 
 /// Modelled so that archived and redelivered 2020 events still project, but no longer published by
 /// Communication Services: subscribing to them would only widen the filter.
@@ -331,7 +331,8 @@ mod tests {
     #[test]
     fn retired_types_are_modelled_chat_types() {
         for retired in RETIRED_TYPES {
-            let known = crate::events::known_type(retired).expect("a retired type is still modelled");
+            let known =
+                crate::archive::events::known_type(retired).expect("a retired type is still modelled");
             assert_eq!(known.event_type, *retired);
             assert_eq!(known.family, Family::Chat);
         }

@@ -3,12 +3,12 @@
 //! tools; the first run builds the release binary (a few minutes on 2 cores), later runs reuse it.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -181,16 +181,11 @@ impl Drop for Running {
 #[test]
 fn packaged_handler_starts_from_the_unpacked_zip_and_answers_the_host_s_readiness_probe() {
     let handler = &package().handler;
-    // The port is chosen the way the host does: a free loopback port handed over in the environment.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Port 0: the handler takes a free port and names it in its ready line.
     let child = Command::new(handler)
         .current_dir(handler.parent().unwrap())
         .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
         // Start-up does no storage I/O, so nothing needs to listen here.
         .env("ARCHIVE_STORAGE", "UseDevelopmentStorage=true")
         .stdout(Stdio::piped())
@@ -198,31 +193,23 @@ fn packaged_handler_starts_from_the_unpacked_zip_and_answers_the_host_s_readines
         .spawn()
         .expect("the unpacked handler is executable");
     let mut running = Running(child);
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => break stream,
-            Err(e) => {
-                if let Some(status) = running.0.try_wait().unwrap() {
-                    let mut stderr = String::new();
-                    running
-                        .0
-                        .stderr
-                        .take()
-                        .unwrap()
-                        .read_to_string(&mut stderr)
-                        .unwrap();
-                    panic!("the packaged handler exited with {status}: {stderr}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the packaged handler never listened on {port}: {e}"
-                );
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
+    let stdout = running.0.stdout.take().unwrap();
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("handler ready"));
+    let Some(ready) = ready else {
+        let mut stderr = String::new();
+        let _ = running.0.stderr.take().unwrap().read_to_string(&mut stderr);
+        panic!("the packaged handler exited before it was ready: {stderr}");
     };
+    let port: u16 = ready
+        .split("port=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the ready line: {ready}"));
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the ready handler listens");
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     stream
         .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")

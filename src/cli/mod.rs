@@ -5,6 +5,7 @@ mod send;
 
 use acs_event_archive::config::Config;
 use acs_event_archive::host::Application;
+use acs_event_archive::subscriptions::{self, Format};
 use acs_event_archive::telemetry;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,11 +25,30 @@ enum Command {
     Serve,
     /// Send sample events to a running handler, or to `func start` with --webhook
     Send(send::SendArgs),
+    /// Print the Event Grid subscriptions of this app (one per function, with retry and dead-letter)
+    Subscriptions(SubscriptionsArgs),
+}
+
+#[derive(clap::Args)]
+struct SubscriptionsArgs {
+    /// Output: `az` commands, an `arm` template or `bicep`
+    #[arg(long, default_value = "az")]
+    format: Format,
+    /// The dead-letter container in the archive account
+    #[arg(long, env = subscriptions::DEADLETTER_CONTAINER_SETTING, default_value = subscriptions::DEFAULT_DEADLETTER_CONTAINER)]
+    deadletter_container: String,
 }
 
 pub fn run() -> ExitCode {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve(),
+        Command::Subscriptions(args) => {
+            print!(
+                "{}",
+                subscriptions::render(args.format, &args.deadletter_container)
+            );
+            ExitCode::SUCCESS
+        }
         Command::Send(args) => {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,

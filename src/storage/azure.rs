@@ -26,7 +26,13 @@ pub struct AzureBlobStore {
 impl AzureBlobStore {
     /// Builds one client per container, sharing one HTTP connection pool.
     pub fn new(auth: &StorageAuth, containers: &[&str], index_tags: bool) -> Result<Self, StorageError> {
+        // Mozilla's roots, built in: the handler trusts the same CAs on every Functions image (and in
+        // a root file system without ca-certificates), and start-up does not read the system bundle.
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
         let http = reqwest::Client::builder()
+            .tls_certs_only(roots)
             .connect_timeout(Duration::from_secs(2))
             // Per-try cap; the invocation budget bounds the whole operation, retries included.
             .timeout(Duration::from_secs(8))
