@@ -62,7 +62,7 @@ async fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init();
+    telemetry::init(&config.log_filter);
     let app = match Application::build(&config).await {
         Ok(app) => app,
         Err(e) => {
