@@ -139,6 +139,9 @@ pub struct Config {
     pub budget: Duration,
     /// Whether blobs get index tags. Accounts with hierarchical namespace (Data Lake Gen2) refuse them.
     pub index_tags: bool,
+    /// The `tracing` filter for the logs, from `ARCHIVE_LOG`; checked here so that a typo stops the
+    /// handler instead of silently logging something else.
+    pub log_filter: String,
 }
 
 impl Config {
@@ -199,6 +202,17 @@ impl Config {
                 ))
             }
         };
+        let log_filter = match get("ARCHIVE_LOG") {
+            Some(filter) => {
+                tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| {
+                    // The parser's messages can span lines; the host shows one stderr line per error.
+                    let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                    invalid("ARCHIVE_LOG", format!("{filter:?} is not a log filter ({why})"))
+                })?;
+                filter
+            }
+            None => crate::telemetry::DEFAULT_FILTER.to_owned(),
+        };
         Ok(Config {
             port,
             storage,
@@ -206,6 +220,7 @@ impl Config {
             containers,
             budget,
             index_tags,
+            log_filter,
         })
     }
 }
@@ -359,6 +374,7 @@ mod tests {
         assert_eq!(c.budget, DEFAULT_BUDGET);
         assert_eq!(c.port, 3000);
         assert!(c.index_tags);
+        assert_eq!(c.log_filter, crate::telemetry::DEFAULT_FILTER);
         let c = config(&[
             ("AzureWebJobsStorage", "UseDevelopmentStorage=true"),
             ("ARCHIVE_INDEX_TAGS", "False"),
@@ -444,5 +460,26 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("FUNCTIONS_CUSTOMHANDLER_PORT: "), "{e}");
         assert!(!ConfigError::NoStorage.to_string().ends_with('.'));
+    }
+
+    #[test]
+    fn an_invalid_log_filter_stops_start_up_naming_archive_log_and_why() {
+        for filter in ["acs_event_archive=loud", "[{", "x=info=debug"] {
+            let e = config(&[
+                ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"),
+                ("ARCHIVE_LOG", filter),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(e.starts_with("ARCHIVE_LOG: "), "{e}");
+            assert!(e.contains(filter), "{e}");
+            assert!(!e.contains('\n') && !e.ends_with('.'), "{e}");
+        }
+        let c = config(&[
+            ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true"),
+            ("ARCHIVE_LOG", "debug,azure_core=warn"),
+        ])
+        .unwrap();
+        assert_eq!(c.log_filter, "debug,azure_core=warn");
     }
 }

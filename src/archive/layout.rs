@@ -20,10 +20,10 @@ const KEPT_PREFIX: usize = 64;
 /// (upper-case hex), `~` included, so distinct ids always give distinct segments. A leading or
 /// trailing `.` is escaped too, which rules out `.`, `..` and names ending in a dot. Segments that
 /// would exceed [`MAX_SEGMENT`] keep a readable prefix and end in `~~` plus the SHA-256 of the id;
-/// `~~` cannot come out of the escaping, so the two forms never collide. Digit strings that could be
-/// phone numbers are replaced by `~p` plus a hash: no phone number ever appears in a blob name.
+/// `~~` cannot come out of the escaping, so the two forms never collide. An id that holds a phone
+/// number (see [`contains_phone_number`]) is replaced as a whole by `~p` plus a hash of the id.
 pub fn encode_segment(id: &str) -> String {
-    if looks_like_phone_number(id) {
+    if contains_phone_number(id) {
         return format!("~p{}", &sha256_hex(id.as_bytes())[..32]);
     }
     if id.is_empty() {
@@ -52,8 +52,43 @@ pub fn encode_segment(id: &str) -> String {
     out
 }
 
-/// E.164 numbers, also written as `tel:` URIs, ACS phone raw ids (`4:+1…`) or with separators.
-pub fn looks_like_phone_number(id: &str) -> bool {
+/// Whether an id could carry a phone number, and so must be hashed in blob names and log lines.
+///
+/// Two shapes count:
+/// - the whole id is a number of 7 to 15 digits, optionally written `+…`, `tel:…` or `4:…` (the ACS
+///   raw id of a phone) and with the separators ` -.()`. This is the rule of the first release, so
+///   every name it gave stays as it was;
+/// - anywhere in the id, a number marked as one: `+` (or its URL-encoded form `%2B`), or `tel:` or
+///   `4:` at the start of a token, followed by a run of digits and the separators ` -.()` that starts
+///   with a digit or `(` and holds 7 or more digits. E.164 numbers have at most 15 digits; a longer
+///   run is hashed too, since one could hide inside it.
+///
+/// A bare digit run inside a longer id does not count. Ordinary ids are full of them and nothing
+/// tells them from a phone number: SMS ids embed a 14-digit timestamp
+/// (`Incoming_20200918002745d29e…`), a GUID has a 12-digit group whenever that group's hex happens to
+/// be all digits (and the docs' placeholder GUID is all zeros), chat message ids are 13-digit epoch
+/// milliseconds. Hashing those would make most ids unreadable and rename blobs already stored, so the
+/// promise covers numbers written the ways E.164 and ACS write them.
+pub fn contains_phone_number(id: &str) -> bool {
+    is_phone_number(id) || holds_marked_number(id)
+}
+
+/// An id as it may appear in a log line: hashed exactly as in its blob name when it could carry a
+/// phone number, otherwise the id itself with control and bidi characters escaped and the length
+/// bounded, since ids come from outside.
+pub fn loggable_id(id: &str) -> String {
+    if contains_phone_number(id) {
+        return encode_segment(id);
+    }
+    const MAX_CHARS: usize = 120;
+    let mut out: String = id.chars().take(MAX_CHARS).flat_map(char::escape_debug).collect();
+    if id.chars().nth(MAX_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn is_phone_number(id: &str) -> bool {
     let trimmed = id.trim();
     let number = ["tel:", "4:"]
         .iter()
@@ -64,11 +99,52 @@ pub fn looks_like_phone_number(id: &str) -> bool {
     (7..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
 }
 
-/// The `yyyy/MM/dd/HH` path of an RFC 3339 time, in UTC, or `None` when it cannot be read.
+fn holds_marked_number(id: &str) -> bool {
+    // Bytes, not `str` slices: slicing outside text at an arbitrary index can split a character.
+    let lower = id.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    (0..bytes.len()).any(|i| {
+        let rest = &bytes[i..];
+        // `4:` or `tel:` inside a token is part of something else (`14:…`, `…T12:34:…`, `hotel:`).
+        let at_token_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let number = if let Some(n) = strip_plus(rest) {
+            n
+        } else if let Some(n) = rest.strip_prefix(b"tel:").filter(|_| at_token_start) {
+            strip_plus(n).unwrap_or(n)
+        } else if let Some(n) = rest.strip_prefix(b"4:").filter(|_| at_token_start) {
+            strip_plus(n).unwrap_or(n)
+        } else {
+            return false;
+        };
+        // E.164 puts the first digit right after the `+`; `c++-2024-05-01` is not a phone number.
+        if !number.first().is_some_and(|b| b.is_ascii_digit() || *b == b'(') {
+            return false;
+        }
+        let digits = number
+            .iter()
+            .take_while(|b| b.is_ascii_digit() || b" -.()".contains(b))
+            .filter(|b| b.is_ascii_digit())
+            .count();
+        digits >= 7
+    })
+}
+
+fn strip_plus(bytes: &[u8]) -> Option<&[u8]> {
+    bytes.strip_prefix(b"+").or_else(|| bytes.strip_prefix(b"%2b"))
+}
+
+/// The `yyyy/MM/dd/HH` path of an RFC 3339 time, in UTC, or `None` when it cannot be read or leaves
+/// the years 0000 to 9999 once in UTC (`9999-12-31T23:00:00-01:00` is in year 10000), which the
+/// four-digit layout cannot name.
 pub fn hour_path(time: &str) -> Option<String> {
+    // `to_offset` panics when the result is not representable; one bad event must not cost the
+    // whole invocation.
     let t = OffsetDateTime::parse(time.trim(), &Rfc3339)
         .ok()?
-        .to_offset(UtcOffset::UTC);
+        .checked_to_offset(UtcOffset::UTC)?;
+    if !(0..=9999).contains(&t.year()) {
+        return None;
+    }
     Some(format!(
         "{:04}/{:02}/{:02}/{:02}",
         t.year(),
@@ -94,7 +170,8 @@ pub fn quarantine_blob_name(kind: &str, arrived: &[u8]) -> String {
 /// event's primary name.
 pub fn conflict_blob_name(name: &str, event_sha256: &str) -> String {
     let stem = name.strip_suffix(".json").unwrap_or(name);
-    format!("{stem}~c{}.json", &event_sha256[..16])
+    let part = event_sha256.get(..16).unwrap_or(event_sha256);
+    format!("{stem}~c{part}.json")
 }
 
 /// Lower-case hex SHA-256.
@@ -241,7 +318,189 @@ mod tests {
         assert_eq!(tags_header(&[("k", &"x".repeat(300))]), "");
     }
 
+    #[test]
+    fn a_time_that_leaves_the_representable_range_in_utc_is_undated_instead_of_a_panic() {
+        assert_eq!(hour_path("9999-12-31T23:59:59-12:00"), None);
+        assert_eq!(
+            event_blob_name("k", Some("9999-12-31T23:59:59-00:01"), "id"),
+            "k/undated/id.json"
+        );
+    }
+
+    #[test]
+    fn years_0000_to_9999_keep_four_digits_and_times_beyond_them_are_undated() {
+        assert_eq!(
+            hour_path("0000-01-01T00:00:00Z").as_deref(),
+            Some("0000/01/01/00")
+        );
+        assert_eq!(
+            hour_path("0000-01-01T00:30:00-00:30").as_deref(),
+            Some("0000/01/01/01")
+        );
+        assert_eq!(
+            hour_path("9999-12-31T23:59:59.9999999Z").as_deref(),
+            Some("9999/12/31/23")
+        );
+        assert_eq!(
+            hour_path("9999-12-31T23:59:59+23:59").as_deref(),
+            Some("9999/12/31/00")
+        );
+        assert_eq!(hour_path("0000-01-01T00:00:00+00:01"), None);
+        assert_eq!(hour_path("0000-01-01T00:59:59+01:00"), None);
+        assert_eq!(hour_path("9999-12-31T23:00:00-01:00"), None);
+        assert_eq!(
+            event_blob_name("k", Some("0000-01-01T00:00:00+00:01"), "id"),
+            "k/undated/id.json"
+        );
+    }
+
+    #[test]
+    fn ids_holding_a_phone_number_anywhere_are_hashed_in_names_and_logs() {
+        for id in [
+            "sms-+15555550199-1",
+            "+15555550199",
+            "x+1 (555) 555-0199y",
+            "to:+44.20.7946.0958",
+            "sms-%2B15555550199",
+            "sms-%2b15555550199",
+            "user/tel:15555550199",
+            "TEL:+15555550199",
+            "recipient/4:+15555550199",
+            "4:15555550199",
+            "a_4:15555550199",
+            "15555550199",
+            "+1 555-555-0199",
+        ] {
+            assert!(contains_phone_number(id), "{id}");
+            let seg = encode_segment(id);
+            assert!(seg.starts_with("~p") && seg.len() == 34, "{id} -> {seg}");
+            assert_eq!(loggable_id(id), seg, "{id}");
+            for (i, _) in seg.char_indices() {
+                assert!(!seg[i..].starts_with("555"), "{id} -> {seg}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_whose_digit_runs_are_timestamps_guids_or_chat_ids_stay_readable() {
+        for (id, seg) in [
+            (
+                "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e",
+                "Incoming_20200918002745d29ebbea-3341-4466-9690-0a03af35228e",
+            ),
+            (
+                "Outgoing_202009180022138813a09b-0cbf-4304-9b03-1546683bb910",
+                "Outgoing_202009180022138813a09b-0cbf-4304-9b03-1546683bb910",
+            ),
+            (
+                "00000000-0000-0000-0000-000000000000",
+                "00000000-0000-0000-0000-000000000000",
+            ),
+            (
+                "01234567-89ab-cdef-0123-456789012345",
+                "01234567-89ab-cdef-0123-456789012345",
+            ),
+            ("19:abc@thread.v2", "19~3Aabc~40thread.v2"),
+            (
+                "8:acs:b6aada1f-0b1d-47ac-866f-91aae00a1d01_00000014-4:000000",
+                "8~3Aacs~3Ab6aada1f-0b1d-47ac-866f-91aae00a1d01_00000014-4~3A000000",
+            ),
+            ("msg-1613783230064", "msg-1613783230064"),
+            ("v+123456", "v~2B123456"),
+            ("c++-2024-05-01", "c~2B~2B-2024-05-01"),
+            ("a+b", "a~2Bb"),
+            ("hotel:1234567", "hotel~3A1234567"),
+            ("14:1234567", "14~3A1234567"),
+        ] {
+            assert!(!contains_phone_number(id), "{id}");
+            assert_eq!(encode_segment(id), seg, "{id}");
+        }
+    }
+
+    #[test]
+    fn readable_ids_are_logged_escaped_and_bounded() {
+        assert_eq!(loggable_id("19:abc@thread.v2"), "19:abc@thread.v2");
+        assert_eq!(loggable_id("a\nb\u{202e}"), "a\\nb\\u{202e}");
+        let long = loggable_id(&"x".repeat(500));
+        assert_eq!(long.chars().count(), 121);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn every_sample_event_id_names_its_blob_as_it_is() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            // Invalid-JSON and fragment samples have no id to name a blob by.
+            let Some(value) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            else {
+                continue;
+            };
+            let events = match value {
+                serde_json::Value::Array(events) => events,
+                one => vec![one],
+            };
+            for id in events.iter().filter_map(|e| e.get("id")?.as_str()) {
+                assert!(!contains_phone_number(id), "{id}");
+                assert_eq!(encode_segment(id), id, "{}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 60, "{seen}");
+    }
+
+    /// Times shaped like RFC 3339 near the edges of the calendar, where offsets push them out of range.
+    fn edge_times() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["0000", "0001", "2024", "9998", "9999"]),
+            prop::sample::select(vec!["01", "12"]),
+            prop::sample::select(vec!["01", "29", "31"]),
+            0u8..24,
+            prop::sample::select(vec!["Z", "z", "+", "-", "+", "-"]),
+            0u8..24,
+            0u8..60,
+        )
+            .prop_map(|(y, mo, d, h, sign, oh, om)| match sign {
+                "Z" | "z" => format!("{y}-{mo}-{d}T{h:02}:59:59{sign}"),
+                _ => format!("{y}-{mo}-{d}T{h:02}:00:00{sign}{oh:02}:{om:02}"),
+            })
+    }
+
     proptest! {
+
+        #[test]
+        fn any_time_gives_a_four_digit_hour_path_or_undated(
+            time in prop_oneof![
+                1 => any::<String>(),
+                1 => "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+                4 => edge_times(),
+            ]
+        ) {
+            let name = event_blob_name("k", Some(&time), "id");
+            let when = name.strip_prefix("k/").and_then(|n| n.strip_suffix("/id.json")).unwrap();
+            if when != "undated" {
+                let parts: Vec<&str> = when.split('/').collect();
+                prop_assert_eq!(parts.len(), 4, "{}", when);
+                prop_assert!(parts.iter().zip([4, 2, 2, 2]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_digit())), "{}", when);
+                let [_, month, day, hour] = [0, 1, 2, 3].map(|i| parts[i].parse::<u16>().unwrap());
+                prop_assert!((1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24, "{}", when);
+            }
+        }
+
+        #[test]
+        fn a_plus_and_seven_or_more_digits_anywhere_are_hashed(
+            before in "[A-Za-z0-9_:/-]{0,12}",
+            number in "[0-9][0-9 ().-]{0,6}[0-9]{6,14}",
+            after in "[A-Za-z0-9_-]{0,12}",
+        ) {
+            let id = format!("{before}+{number}{after}");
+            prop_assert!(contains_phone_number(&id));
+            prop_assert!(encode_segment(&id).starts_with("~p"));
+            prop_assert_eq!(loggable_id(&id), encode_segment(&id));
+        }
         #[test]
         fn any_id_gives_one_safe_segment(id in any::<String>()) {
             let seg = encode_segment(&id);

@@ -79,7 +79,7 @@ fn serve() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init();
+    telemetry::init(&config.log_filter);
     let app = match Application::build(&config) {
         Ok(app) => app,
         Err(e) => {

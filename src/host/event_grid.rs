@@ -7,7 +7,7 @@ use super::functions::Function;
 use super::protocol::{prepare_invocation, InvocationResult};
 use super::{json_error, json_response, AppState};
 use crate::archive::ingest::{ingest, IngestError, IngestOptions};
-use crate::archive::layout::{encode_segment, looks_like_phone_number};
+use crate::archive::layout::loggable_id;
 use crate::archive::record::Prepared;
 use crate::archive::Outcome;
 use crate::storage::BlobStore;
@@ -99,22 +99,9 @@ fn log_line(record: &Prepared, outcome: &Outcome) -> String {
 
 fn describe(record: &Prepared) -> String {
     match (&record.event_id, &record.event_type, record.quarantine_reason) {
-        // An id that could be a phone number is logged as it is named: hashed.
-        (Some(id), Some(event_type), _) if looks_like_phone_number(id) => {
-            format!("{} {}", encode_segment(id), printable(event_type))
-        }
-        (Some(id), Some(event_type), _) => format!("{} {}", printable(id), printable(event_type)),
+        // Ids are logged as they are named: hashed when they could hold a phone number.
+        (Some(id), Some(event_type), _) => format!("{} {}", loggable_id(id), loggable_id(event_type)),
         (_, _, Some(reason)) => format!("quarantined input ({reason})"),
         _ => "input".to_owned(),
     }
-}
-
-/// Ids come from the outside: bound them and escape control characters before they reach a log.
-pub fn printable(text: &str) -> String {
-    const MAX: usize = 120;
-    let mut out: String = text.chars().take(MAX).flat_map(char::escape_debug).collect();
-    if text.chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
 }

@@ -75,7 +75,9 @@ async fn invoke<S: BlobStore>(
 ) -> HttpResponse {
     // The budget covers the whole invocation, reading the body included.
     let deadline = Instant::now() + state.budget;
-    let function = event_grid::printable(&function);
+    let registered = functions::find(&function);
+    // Names come from the request path: escaped and bounded before they reach a log.
+    let function = crate::archive::layout::loggable_id(&function);
     let body = match read_body(&request, payload, deadline).await {
         Ok(body) => body,
         Err(refusal) => {
@@ -83,7 +85,6 @@ async fn invoke<S: BlobStore>(
             return json_error(refusal.status, &refusal.message);
         }
     };
-    let registered = functions::find(&function);
     match registered.map(|f| f.trigger) {
         Some(Trigger::Timer { job, .. }) => timer::invoke(&state, &function, job, &body).await,
         Some(Trigger::EventGrid { .. }) | None => {
