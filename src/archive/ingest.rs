@@ -4,10 +4,13 @@
 //! fan-out, the deadline and the meaning of "stored" are decided once. Callers only map outcomes to
 //! what they answer (status codes and `Logs`, exit codes, job reports).
 
+use super::events::Family;
+use super::layout::conflict_blob_name;
 use super::record::Prepared;
 use super::{Archiver, Outcome};
 use crate::storage::{BlobStore, StorageError};
 use futures::stream::{self, StreamExt};
+use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -69,9 +72,23 @@ impl Ingested {
     }
 }
 
+/// Batches at least this large first look for records that are already stored (see
+/// [`recognise_stored`]); smaller ones go straight to the writes.
+pub const LISTING_MIN_RECORDS: usize = 32;
+/// A listing is worth its request for at least this many records of one hour.
+const LISTING_MIN_GROUP: usize = 8;
+/// Listing pages per hour prefix (5,000 blobs each): bounds what one hour of a busy resource costs.
+const LISTING_MAX_PAGES: usize = 4;
+/// Hour prefixes listed at once.
+const LISTING_CONCURRENCY: usize = 4;
+
 /// Stores every record exactly once, at most `options.concurrency` at a time, until the deadline.
 /// A record whose write is still in flight at the deadline is reported out of time: it may or may
 /// not have reached storage, and a redelivery settles which.
+///
+/// A redelivered large batch converges: records already stored are recognised from one listing per
+/// hour prefix instead of a create attempt and a read each, so the budget goes to the records that
+/// still need writing, and every delivery gets further than the one before.
 pub async fn ingest<S: BlobStore>(
     archiver: &Archiver<S>,
     records: &[Prepared],
@@ -82,15 +99,101 @@ pub async fn ingest<S: BlobStore>(
         .unwrap_or_else(|_| "unknown".to_owned());
     let mut outcomes: Vec<Result<Outcome, IngestError>> =
         (0..records.len()).map(|_| Err(IngestError::OutOfTime)).collect();
+    // The listing may take half of what is left: the writes must keep time to make progress.
+    let now = Instant::now();
+    let listing_deadline = now + options.deadline.saturating_duration_since(now) / 2;
+    let mut to_write = Vec::with_capacity(records.len());
+    let mut recognised = 0;
+    for (i, known) in recognise_stored(archiver, records, listing_deadline)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        match known {
+            Some(outcome) => {
+                outcomes[i] = Ok(outcome);
+                recognised += 1;
+            }
+            None => to_write.push(i),
+        }
+    }
+    // A large batch nothing was recognised of starts writing at a varying place: if it was partly
+    // stored by an earlier delivery (in order), the budget is not spent re-confirming the same first
+    // records on every delivery.
+    if records.len() >= LISTING_MIN_RECORDS && recognised == 0 {
+        let offset = now.elapsed().subsec_nanos() as usize ^ OffsetDateTime::now_utc().nanosecond() as usize;
+        let len = to_write.len();
+        to_write.rotate_left(offset % len.max(1));
+    }
     let archived_at = archived_at.as_str();
     // By index: a closure over `&Prepared` trips the compiler's higher-ranked lifetime inference.
-    let mut writes = stream::iter(0..records.len())
+    let mut writes = stream::iter(to_write)
         .map(|i| async move { (i, archiver.archive(&records[i], archived_at).await) })
         .buffer_unordered(options.concurrency.max(1));
     while let Ok(Some((i, result))) = tokio::time::timeout_at(options.deadline, writes.next()).await {
         outcomes[i] = result.map_err(IngestError::from);
     }
     Ingested { outcomes }
+}
+
+/// For a large batch, the records whose event is already stored under their name (or beside it, for
+/// a different event with the same id), found by listing each hour prefix once with metadata. Only
+/// an optimisation: a record not recognised here (the listing failed, ran out of pages or time, or
+/// the blob has no event hash) goes through the create-only write as usual, which decides for sure.
+async fn recognise_stored<S: BlobStore>(
+    archiver: &Archiver<S>,
+    records: &[Prepared],
+    deadline: Instant,
+) -> Vec<Option<Outcome>> {
+    let mut known: Vec<Option<Outcome>> = vec![None; records.len()];
+    if records.len() < LISTING_MIN_RECORDS {
+        return known;
+    }
+    let mut hours: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        // Quarantine names are not dated: its prefixes are whole kinds, far too large to list.
+        if record.family == Family::Quarantine {
+            continue;
+        }
+        if let Some(slash) = record.blob_name.rfind('/') {
+            let container = archiver.containers().for_family(record.family);
+            hours
+                .entry((container, &record.blob_name[..=slash]))
+                .or_default()
+                .push(i);
+        }
+    }
+    let listings = stream::iter(
+        hours
+            .into_iter()
+            .filter(|(_, members)| members.len() >= LISTING_MIN_GROUP),
+    )
+    .map(|((container, prefix), members)| async move {
+        let listed = archiver
+            .store()
+            .listed_event_hashes(container, prefix, LISTING_MAX_PAGES)
+            .await;
+        (container, members, listed)
+    })
+    .buffer_unordered(LISTING_CONCURRENCY);
+    let mut listings = std::pin::pin!(listings);
+    while let Ok(Some((container, members, listed))) =
+        tokio::time::timeout_at(deadline, listings.next()).await
+    {
+        let Ok(listed) = listed else { continue };
+        for i in members {
+            let record = &records[i];
+            let beside = conflict_blob_name(&record.blob_name, &record.event_sha256);
+            known[i] = [&record.blob_name, &beside]
+                .into_iter()
+                .find(|name| listed.get(name.as_str()) == Some(&record.event_sha256))
+                .map(|name| Outcome::Duplicate {
+                    container: container.to_owned(),
+                    name: name.clone(),
+                });
+        }
+    }
+    known
 }
 
 #[cfg(test)]
@@ -154,6 +257,40 @@ mod tests {
         assert!(matches!(done.outcomes[1], Err(IngestError::Storage(_))));
         assert!(!done.all_stored());
         assert_eq!(done.stored(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_large_batch_is_recognised_from_one_listing_per_hour() {
+        let a = archiver();
+        let records: Vec<_> = (0..200).map(|i| sms(&format!("m{i}"))).collect();
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        assert!(ingest(&a, &records, IngestOptions::until(deadline()))
+            .await
+            .all_stored());
+        let before = a.store().requests();
+        let again = ingest(&a, &records, IngestOptions::until(deadline())).await;
+        assert!(again
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(Outcome::Duplicate { .. }))));
+        // One hour, one listing: not a write and a read for each of the 200.
+        assert_eq!(a.store().requests() - before, 1);
+    }
+
+    #[tokio::test]
+    async fn a_partly_stored_batch_writes_only_what_is_missing() {
+        let a = archiver();
+        let records: Vec<_> = (0..100).map(|i| sms(&format!("m{i}"))).collect();
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        assert!(ingest(&a, &records[..60], IngestOptions::until(deadline()))
+            .await
+            .all_stored());
+        let before = a.store().requests();
+        let done = ingest(&a, &records, IngestOptions::until(deadline())).await;
+        assert!(done.all_stored());
+        assert!(matches!(done.outcomes[0], Ok(Outcome::Duplicate { .. })));
+        assert!(matches!(done.outcomes[99], Ok(Outcome::Archived { .. })));
+        assert_eq!(a.store().requests() - before, 1 + 40);
     }
 
     #[tokio::test(start_paused = true)]

@@ -55,6 +55,10 @@ impl<S: BlobStore> Archiver<S> {
         &self.store
     }
 
+    pub fn containers(&self) -> &Containers {
+        &self.containers
+    }
+
     /// Stores one prepared record exactly once. Returns only after the record is durably stored (or
     /// was already), so a success can be acknowledged to the host.
     pub async fn archive(&self, record: &Prepared, archived_at: &str) -> Result<Outcome, StorageError> {

@@ -11,8 +11,12 @@ use azure_core::http::{
     ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode, Transport, Url,
 };
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
-use azure_storage_blob::models::{BlobClientGetPropertiesResultHeaders, BlockBlobClientUploadOptions};
+use azure_storage_blob::models::{
+    BlobClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions, BlockBlobClientUploadOptions,
+    ListBlobsIncludeItem,
+};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,6 +183,42 @@ impl BlobStore for AzureBlobStore {
             .await
             .map_err(from_azure)?;
         Ok(event_sha256_of_record(&body))
+    }
+
+    async fn listed_event_hashes(
+        &self,
+        container: &str,
+        prefix: &str,
+        max_pages: usize,
+    ) -> Result<HashMap<String, String>, StorageError> {
+        let options = BlobContainerClientListBlobsOptions {
+            include: Some(vec![ListBlobsIncludeItem::Metadata]),
+            prefix: Some(prefix.to_owned()),
+            ..Default::default()
+        };
+        let mut pages = self
+            .container(container)
+            .list_blobs(Some(options))
+            .map_err(from_azure)?
+            .into_pages();
+        let mut hashes = HashMap::new();
+        for _ in 0..max_pages {
+            let page = match pages.next().await {
+                None => break,
+                Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => break,
+                Some(page) => page.map_err(from_azure)?.into_model().map_err(from_azure)?,
+            };
+            for blob in page.blob_items {
+                let hash = blob
+                    .metadata
+                    .and_then(|m| m.values)
+                    .and_then(|mut m| m.remove(META_EVENT_SHA256));
+                if let (Some(name), Some(hash)) = (blob.name, hash) {
+                    hashes.insert(name, hash);
+                }
+            }
+        }
+        Ok(hashes)
     }
 }
 

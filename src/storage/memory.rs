@@ -2,7 +2,7 @@
 //! algorithm, the ingestion core, the host layer). The proof against real storage is `tests/api`.
 
 use super::{event_sha256_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -72,5 +72,20 @@ impl BlobStore for MemoryStore {
                 code: "BlobNotFound".into(),
             })?;
         Ok(event_sha256_of_record(body))
+    }
+
+    async fn listed_event_hashes(
+        &self,
+        container: &str,
+        prefix: &str,
+        _max_pages: usize,
+    ) -> Result<HashMap<String, String>, StorageError> {
+        self.request().await;
+        let blobs = self.blobs.lock().unwrap();
+        Ok(blobs
+            .iter()
+            .filter(|((c, name), _)| c == container && name.starts_with(prefix))
+            .map(|((_, name), body)| (name.clone(), event_sha256_of_record(body)))
+            .collect())
     }
 }

@@ -12,6 +12,7 @@ pub use azure::AzureBlobStore;
 pub use sas::account_sas;
 
 use crate::archive::layout::sha256_hex;
+use std::collections::HashMap;
 use std::future::Future;
 
 /// Metadata key holding the SHA-256 of the blob's bytes, written with every blob.
@@ -93,6 +94,16 @@ pub trait BlobStore: Send + Sync + 'static {
         container: &str,
         name: &str,
     ) -> impl Future<Output = Result<String, StorageError>> + Send;
+
+    /// The event hash of each blob under `prefix` that has one in its metadata, from at most
+    /// `max_pages` pages of the listing (5,000 blobs each): one request where checking blob by blob
+    /// would take two per blob. An absent container lists as empty.
+    fn listed_event_hashes(
+        &self,
+        container: &str,
+        prefix: &str,
+        max_pages: usize,
+    ) -> impl Future<Output = Result<HashMap<String, String>, StorageError>> + Send;
 }
 
 /// The event hash of a stored record's bytes; a blob that is not a record hashes as a whole, which

@@ -1,6 +1,7 @@
 //! Integration tests: the real `handler` binary, invoked as the Functions host invokes it, writing to
 //! a real Azurite. One binary, one shared Azurite, one set of containers per test.
 
+mod batches;
 mod delivery;
 mod faults;
 mod fixtures;

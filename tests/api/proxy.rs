@@ -46,6 +46,8 @@ struct Counters {
     black_holed: AtomicU64,
     /// Connections holding request bytes right now (mode `Hold`).
     held: AtomicU64,
+    /// Added before each chunk of a request is forwarded, in ms: storage that is far away.
+    latency_ms: AtomicU64,
 }
 
 /// Where a connection accepted in `Cut` mode is cut: after this many request bytes, or after the
@@ -111,6 +113,13 @@ impl Proxy {
 
     pub fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
+    }
+
+    /// Every request chunk waits this long before it is forwarded (a request is one or two chunks).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.counters
+            .latency_ms
+            .store(latency.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// How many connections hold a request that has not been forwarded yet.
@@ -211,6 +220,10 @@ async fn forward(
                     continue;
                 }
                 let k = n.min(request_left);
+                let latency = counters.latency_ms.load(Ordering::SeqCst);
+                if latency > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+                }
                 if server.write_all(&up[..k]).await.is_err() {
                     return;
                 }
