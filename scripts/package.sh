@@ -34,6 +34,10 @@ command -v objdump >/dev/null || command -v readelf >/dev/null ||
   die "objdump and readelf are missing (binutils): install them (Debian: apt-get install binutils)"
 
 stamp="$venv/.pinned-ziglang-$ZIGLANG_VERSION-cargo-zigbuild-$CARGO_ZIGBUILD_VERSION"
+# Two runs at once (two `cargo test`s) install the tools once: the second waits for the first.
+mkdir -p .tools
+exec 9>.tools/.install.lock
+flock 9
 if [[ ! -e "$stamp" ]]; then
   echo "==> installing ziglang $ZIGLANG_VERSION and cargo-zigbuild $CARGO_ZIGBUILD_VERSION from PyPI into $venv"
   rm -rf "$venv"
@@ -46,6 +50,7 @@ if [[ ! -e "$stamp" ]]; then
     die "pip could not install ziglang==$ZIGLANG_VERSION cargo-zigbuild==$CARGO_ZIGBUILD_VERSION: check that PyPI is reachable (pip's own message is above)"
   touch "$stamp"
 fi
+flock -u 9
 # cargo-zigbuild finds zig as `python3 -m ziglang` when no `zig` is on PATH: the venv's python3 first.
 export PATH="$root/$venv/bin:$PATH"
 

@@ -2,8 +2,9 @@
 //! to `func start` (as Event Grid would deliver them), and print what happened to each.
 
 use acs_event_archive::archive::events::{known_type, Family};
-use acs_event_archive::host::functions::event_grid_function_for;
+use acs_event_archive::host::functions::{self, event_grid_function_for};
 use acs_event_archive::host::protocol::host_invocation;
+use acs_event_archive::storage::cause_chain;
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -39,6 +40,19 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
         }
     });
     let base = base.trim_end_matches('/');
+    match reqwest::Url::parse(base) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        _ => anyhow::bail!("--url {base:?} is not an http:// URL (write it like http://127.0.0.1:3000)"),
+    }
+    if let Some(name) = &args.function {
+        if functions::find(name).is_none() {
+            let known: Vec<_> = functions::FUNCTIONS.iter().map(|f| f.name).collect();
+            anyhow::bail!(
+                "--function {name:?} is not a function of this app: use one of {}",
+                known.join(", ")
+            );
+        }
+    }
     let client = reqwest::Client::new();
     let mut all_ok = true;
     for file in &args.files {
@@ -94,7 +108,16 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
                 }
                 Err(e) => {
                     all_ok = false;
-                    println!("{label}: not delivered ({e})");
+                    let hint = if e.is_connect() {
+                        if args.webhook {
+                            " - is `func start` running there? Point --url at it"
+                        } else {
+                            " - is the handler running on that port? Start it with scripts/run-local.sh --serve, or point --url at it"
+                        }
+                    } else {
+                        ""
+                    };
+                    println!("{label}: not delivered: {}{hint}", cause_chain(&e));
                 }
             }
         }

@@ -168,8 +168,15 @@ impl Application {
     /// Binds the port and prepares storage clients; no network call to storage happens here, so the
     /// handler answers the host's readiness ping at once even when storage is slow or down.
     pub fn build(config: &Config) -> anyhow::Result<Self> {
-        let store = AzureBlobStore::new(&config.storage, &config.containers.all(), config.index_tags)
-            .context("could not set up the storage client")?;
+        // Retries end at 3/4 of the budget, leaving the rest for the answer and a conflict check.
+        let retry_within = config.budget * 3 / 4;
+        let store = AzureBlobStore::new(
+            &config.storage,
+            &config.containers.all(),
+            config.index_tags,
+            retry_within,
+        )
+        .context("could not set up the storage client")?;
         let state = Arc::new(AppState {
             archiver: Archiver::new(store, config.containers.clone()),
             budget: config.budget,

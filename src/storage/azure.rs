@@ -29,7 +29,15 @@ pub struct AzureBlobStore {
 
 impl AzureBlobStore {
     /// Builds one client per container, sharing one HTTP connection pool.
-    pub fn new(auth: &StorageAuth, containers: &[&str], index_tags: bool) -> Result<Self, StorageError> {
+    /// `retry_within` bounds the SDK's own retries: they end inside the caller's budget, so the last
+    /// attempt's error (connection refused, 403, ...) reaches the caller rather than a bare timeout.
+    pub fn new(
+        auth: &StorageAuth,
+        containers: &[&str],
+        index_tags: bool,
+        retry_within: Duration,
+    ) -> Result<Self, StorageError> {
+        let retry_within = time::Duration::try_from(retry_within).unwrap_or(time::Duration::seconds(20));
         // Mozilla's roots, built in: the handler trusts the same CAs on every Functions image (and in
         // a root file system without ca-certificates), and start-up does not read the system bundle.
         let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
@@ -49,8 +57,8 @@ impl AzureBlobStore {
                 retry: RetryOptions::exponential(ExponentialRetryOptions {
                     initial_delay: time::Duration::milliseconds(100),
                     max_retries: 5,
-                    max_delay: time::Duration::seconds(2),
-                    max_total_elapsed: time::Duration::seconds(20),
+                    max_delay: time::Duration::seconds(2).min(retry_within / 4),
+                    max_total_elapsed: retry_within,
                 }),
                 ..Default::default()
             },

@@ -139,3 +139,35 @@ async fn send_webhook_goes_through_the_event_grid_webhook_route() {
         1
     );
 }
+
+#[test]
+fn send_says_what_is_wrong_and_what_to_do() {
+    let file = fixtures_dir()
+        .join("docs__SMSReceived__1.json")
+        .to_string_lossy()
+        .into_owned();
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+            .arg("send")
+            .arg(&file)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    };
+    // Nothing listens on port 1: the cause and a hint, not just "error sending request".
+    let refused = run(&["--url", "http://127.0.0.1:1"]);
+    assert!(
+        refused.contains("Connection refused") && refused.contains("is the handler running"),
+        "{refused}"
+    );
+    let no_scheme = run(&["--url", "localhost:3000"]);
+    assert!(no_scheme.contains("is not an http:// URL"), "{no_scheme}");
+    let unknown = run(&["--function", "Nope"]);
+    assert!(
+        unknown.contains("not a function of this app")
+            && unknown.contains("SmsEvents, ChatEvents, AdvancedMessagingEvents"),
+        "{unknown}"
+    );
+}
