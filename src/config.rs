@@ -90,7 +90,7 @@ impl std::fmt::Debug for StorageAuth {
     }
 }
 
-/// Container names per family.
+/// Container names: one per family, plus where Event Grid dead-letters and where analytics go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Containers {
     pub sms: String,
@@ -98,6 +98,10 @@ pub struct Containers {
     pub advanced_messaging: String,
     pub other: String,
     pub quarantine: String,
+    /// Where the subscriptions dead-letter events Event Grid could not deliver (Event Grid writes it).
+    pub deadletter: String,
+    /// The compacted Parquet datasets.
+    pub analytics: String,
 }
 
 impl Containers {
@@ -111,8 +115,16 @@ impl Containers {
         }
     }
 
+    /// The archive's containers, one per family.
     pub fn all(&self) -> [&str; 5] {
         Family::ALL.map(|f| self.for_family(f))
+    }
+
+    /// Every container the app reads or writes: the archive's, dead-letter and analytics.
+    pub fn every(&self) -> Vec<&str> {
+        let mut every = self.all().to_vec();
+        every.extend([self.deadletter.as_str(), self.analytics.as_str()]);
+        every
     }
 }
 
@@ -124,6 +136,8 @@ impl Default for Containers {
             advanced_messaging: "acs-advanced-messaging".into(),
             other: "acs-other".into(),
             quarantine: "acs-quarantine".into(),
+            deadletter: "acs-deadletter".into(),
+            analytics: "acs-analytics".into(),
         }
     }
 }
@@ -171,6 +185,8 @@ impl Config {
             ),
             ("ARCHIVE_CONTAINER_OTHER", &mut containers.other),
             ("ARCHIVE_CONTAINER_QUARANTINE", &mut containers.quarantine),
+            ("ARCHIVE_CONTAINER_DEADLETTER", &mut containers.deadletter),
+            ("ARCHIVE_CONTAINER_ANALYTICS", &mut containers.analytics),
         ] {
             if let Some(name) = get(setting) {
                 validate_container_name(&name).map_err(|problem| invalid(setting, problem))?;

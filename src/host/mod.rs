@@ -172,7 +172,7 @@ impl Application {
         let retry_within = config.budget * 3 / 4;
         let store = AzureBlobStore::new(
             &config.storage,
-            &config.containers.all(),
+            &config.containers.every(),
             config.index_tags,
             retry_within,
         )

@@ -3,6 +3,7 @@
 
 use super::sas::{redact, AccountSasPolicy};
 use super::{cause_chain, event_sha256_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
+use super::{BlobSource, ListPage, ListedBlob, ReadBlob};
 use super::{META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_SHA256};
 use crate::config::StorageAuth;
 use azure_core::credentials::TokenCredential;
@@ -12,8 +13,8 @@ use azure_core::http::{
 };
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use azure_storage_blob::models::{
-    BlobClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions, BlockBlobClientUploadOptions,
-    ListBlobsIncludeItem,
+    BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions,
+    BlockBlobClientUploadOptions, ListBlobsIncludeItem,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::StreamExt;
@@ -228,6 +229,84 @@ impl BlobStore for AzureBlobStore {
         }
         Ok(hashes)
     }
+}
+
+impl BlobSource for AzureBlobStore {
+    async fn list_page(
+        &self,
+        container: &str,
+        prefix: &str,
+        marker: Option<&str>,
+    ) -> Result<ListPage, StorageError> {
+        let options = BlobContainerClientListBlobsOptions {
+            include: Some(vec![ListBlobsIncludeItem::Metadata]),
+            prefix: Some(prefix.to_owned()),
+            marker: marker.map(str::to_owned),
+            ..Default::default()
+        };
+        let mut pages = self
+            .container(container)
+            .list_blobs(Some(options))
+            .map_err(from_azure)?
+            .into_pages();
+        let page = match pages.next().await {
+            None => return Ok(ListPage::default()),
+            Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => return Ok(ListPage::default()),
+            Some(page) => page.map_err(from_azure)?.into_model().map_err(from_azure)?,
+        };
+        let blobs = page
+            .blob_items
+            .into_iter()
+            .filter_map(|blob| {
+                let properties = blob.properties.unwrap_or_default();
+                Some(ListedBlob {
+                    name: blob.name?,
+                    etag: properties
+                        .etag
+                        .map(|e| bare_etag(&e.to_string()))
+                        .unwrap_or_default(),
+                    last_modified: properties.last_modified,
+                    size: properties.content_length.unwrap_or_default(),
+                    metadata: blob.metadata.and_then(|m| m.values).unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(ListPage {
+            blobs,
+            next: page.next_marker.filter(|m| !m.is_empty()),
+        })
+    }
+
+    async fn read(&self, container: &str, name: &str) -> Result<Option<ReadBlob>, StorageError> {
+        let options = BlobClientDownloadOptions {
+            // One request: without this the SDK asks the OS for its parallelism on every download.
+            parallel: std::num::NonZeroUsize::new(1),
+            ..Default::default()
+        };
+        let download = match self
+            .container(container)
+            .blob_client(name)
+            .download(Some(options))
+            .await
+        {
+            Ok(download) => download,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
+            Err(e) => return Err(from_azure(e)),
+        };
+        let etag = download
+            .properties
+            .etag
+            .as_ref()
+            .map(|e| bare_etag(&e.to_string()))
+            .unwrap_or_default();
+        let bytes = download.body.collect().await.map_err(from_azure)?.to_vec();
+        Ok(Some(ReadBlob { bytes, etag }))
+    }
+}
+
+/// ETags without the quotes headers carry: listings give them bare, and one form compares equal.
+fn bare_etag(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
 }
 
 fn error_code(e: &azure_core::Error) -> Option<&str> {

@@ -10,6 +10,7 @@ mod sas;
 
 pub use azure::AzureBlobStore;
 pub use sas::account_sas;
+pub use sas::redact;
 
 use crate::archive::layout::sha256_hex;
 use std::collections::HashMap;
@@ -104,6 +105,52 @@ pub trait BlobStore: Send + Sync + 'static {
         prefix: &str,
         max_pages: usize,
     ) -> impl Future<Output = Result<HashMap<String, String>, StorageError>> + Send;
+}
+
+/// A blob as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedBlob {
+    pub name: String,
+    /// For conditional writes (`If-Match`) that must not overwrite a change made meanwhile.
+    pub etag: String,
+    pub last_modified: Option<time::OffsetDateTime>,
+    pub size: u64,
+    pub metadata: HashMap<String, String>,
+}
+
+/// One page of a listing, and where the next one starts.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub blobs: Vec<ListedBlob>,
+    /// `None` on the last page.
+    pub next: Option<String>,
+}
+
+/// A blob's bytes and its ETag.
+#[derive(Debug, Clone)]
+pub struct ReadBlob {
+    pub bytes: Vec<u8>,
+    pub etag: String,
+}
+
+/// Reading the archive back: what the jobs (compaction, dead-letter recovery, reports) need.
+/// Listings come a page at a time (up to 5,000 blobs), so memory never grows with a prefix's size.
+pub trait BlobSource: Send + Sync + 'static {
+    /// One page of the blobs under `prefix` (name order, with metadata), starting at `marker` (the
+    /// `next` of the page before, `None` for the first). An absent container lists as empty.
+    fn list_page(
+        &self,
+        container: &str,
+        prefix: &str,
+        marker: Option<&str>,
+    ) -> impl Future<Output = Result<ListPage, StorageError>> + Send;
+
+    /// The blob's bytes, or `None` when it does not exist.
+    fn read(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<ReadBlob>, StorageError>> + Send;
 }
 
 /// The event hash of a stored record's bytes; a blob that is not a record hashes as a whole, which

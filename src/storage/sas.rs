@@ -80,7 +80,7 @@ impl Policy for AccountSasPolicy {
 }
 
 /// Transport errors quote the request URL, which holds the SAS signature: never let it reach a log.
-pub(super) fn redact(text: &str) -> String {
+pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("sig=") {

@@ -243,6 +243,8 @@ pub fn unique_containers() -> Containers {
         advanced_messaging: format!("{prefix}-am"),
         other: format!("{prefix}-other"),
         quarantine: format!("{prefix}-quarantine"),
+        deadletter: format!("{prefix}-deadletter"),
+        analytics: format!("{prefix}-analytics"),
     }
 }
 
@@ -300,6 +302,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         )
         .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
         .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
+        .env("ARCHIVE_CONTAINER_DEADLETTER", &containers.deadletter)
+        .env("ARCHIVE_CONTAINER_ANALYTICS", &containers.analytics)
         .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

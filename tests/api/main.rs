@@ -14,3 +14,4 @@ mod proxy;
 mod security;
 mod send;
 mod shutdown;
+mod storage;
