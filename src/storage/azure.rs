@@ -261,10 +261,7 @@ impl BlobSource for AzureBlobStore {
                 let properties = blob.properties.unwrap_or_default();
                 Some(ListedBlob {
                     name: blob.name?,
-                    etag: properties
-                        .etag
-                        .map(|e| bare_etag(&e.to_string()))
-                        .unwrap_or_default(),
+                    etag: properties.etag.map(|e| bare_etag(e.as_ref())).unwrap_or_default(),
                     last_modified: properties.last_modified,
                     size: properties.content_length.unwrap_or_default(),
                     metadata: blob.metadata.and_then(|m| m.values).unwrap_or_default(),
@@ -297,7 +294,7 @@ impl BlobSource for AzureBlobStore {
             .properties
             .etag
             .as_ref()
-            .map(|e| bare_etag(&e.to_string()))
+            .map(|e| bare_etag(e.as_ref()))
             .unwrap_or_default();
         let bytes = download.body.collect().await.map_err(from_azure)?.to_vec();
         Ok(Some(ReadBlob { bytes, etag }))
