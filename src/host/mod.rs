@@ -11,7 +11,7 @@ pub mod timer;
 
 use crate::archive::Archiver;
 use crate::config::Config;
-use crate::storage::{AzureBlobStore, BlobStore};
+use crate::storage::{AzureBlobStore, BlobSource, BlobStore};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -49,7 +49,7 @@ pub struct AppState<S> {
 
 /// The routes, for the server and for in-process tests: `GET /` for the host's readiness ping,
 /// `POST /{function}` for invocations, JSON everywhere else too.
-pub fn routes<S: BlobStore>(cfg: &mut web::ServiceConfig) {
+pub fn routes<S: BlobStore + BlobSource>(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(ping))
         .route("/{function}", web::post().to(invoke::<S>))
         .default_service(web::to(not_found));
@@ -67,7 +67,7 @@ async fn not_found() -> HttpResponse {
     )
 }
 
-async fn invoke<S: BlobStore>(
+async fn invoke<S: BlobStore + BlobSource>(
     state: web::Data<AppState<S>>,
     function: web::Path<String>,
     request: actix_web::HttpRequest,
@@ -218,7 +218,7 @@ impl Application {
 /// One worker: the handler waits on storage almost all the time, and on 1–2 cores a second worker
 /// costs more in cross-thread wake-ups than it gains (BENCHMARKS.md). actix's own signal handling is
 /// off: [`stop_on_signal`] drives the shutdown, so its grace period is ours.
-fn serve<S: BlobStore>(
+fn serve<S: BlobStore + BlobSource>(
     listener: TcpListener,
     state: Arc<AppState<S>>,
     grace: Duration,

@@ -5,7 +5,7 @@
 use super::functions::Job;
 use super::protocol::{read_timer, InvocationResult, TimerInfo};
 use super::{json_error, json_response, AppState};
-use crate::storage::BlobStore;
+use crate::storage::{BlobSource, BlobStore};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 
@@ -15,7 +15,7 @@ pub struct JobReport {
     pub logs: Vec<String>,
 }
 
-pub async fn invoke<S: BlobStore>(
+pub async fn invoke<S: BlobStore + BlobSource>(
     state: &AppState<S>,
     function: &str,
     job: Job,
@@ -31,7 +31,7 @@ pub async fn invoke<S: BlobStore>(
     answer(function, run(state, job, timer).await)
 }
 
-async fn run<S: BlobStore>(_state: &AppState<S>, job: Job, _timer: TimerInfo) -> anyhow::Result<JobReport> {
+async fn run<S: BlobStore + BlobSource>(_state: &AppState<S>, job: Job, _timer: TimerInfo) -> anyhow::Result<JobReport> {
     match job {}
 }
 
