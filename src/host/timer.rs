@@ -31,7 +31,11 @@ pub async fn invoke<S: BlobStore + BlobSource>(
     answer(function, run(state, job, timer).await)
 }
 
-async fn run<S: BlobStore + BlobSource>(_state: &AppState<S>, job: Job, _timer: TimerInfo) -> anyhow::Result<JobReport> {
+async fn run<S: BlobStore + BlobSource>(
+    _state: &AppState<S>,
+    job: Job,
+    _timer: TimerInfo,
+) -> anyhow::Result<JobReport> {
     match job {}
 }
 

@@ -415,20 +415,42 @@ mod tests {
     }
 
     #[test]
-    fn every_documented_type_is_modelled_once() {
-        assert_eq!(KNOWN_TYPES.len(), 25);
-        for family in [Family::Sms, Family::Chat, Family::AdvancedMessaging] {
-            let n = KNOWN_TYPES.iter().filter(|k| k.family == family).count();
-            assert_eq!(n, [2, 20, 3][family as usize]);
+    fn every_modelled_type_has_one_kind_named_after_it_in_its_own_family() {
+        let mut kinds = std::collections::HashSet::new();
+        let mut types = std::collections::HashSet::new();
+        for known in KNOWN_TYPES {
+            let name = known
+                .event_type
+                .strip_prefix("Microsoft.Communication.")
+                .unwrap_or_else(|| panic!("{} is not an ACS type", known.event_type));
+            // The kind is the type's name in lowerCamelCase (SMSReceived → smsReceived).
+            let lower_camel = if let Some(rest) = name.strip_prefix("SMS") {
+                format!("sms{rest}")
+            } else {
+                name[..1].to_lowercase() + &name[1..]
+            };
+            assert_eq!(known.kind, lower_camel, "{}", known.event_type);
+            let family = match name {
+                n if n.starts_with("SMS") => Family::Sms,
+                n if n.starts_with("Chat") => Family::Chat,
+                n if n.starts_with("AdvancedMessage") => Family::AdvancedMessaging,
+                other => panic!("{other} has no family"),
+            };
+            assert_eq!(known.family, family, "{}", known.event_type);
+            assert!(kinds.insert(known.kind), "{} twice", known.kind);
+            assert!(
+                types.insert(known.event_type.to_ascii_lowercase()),
+                "{} twice",
+                known.event_type
+            );
+            assert_eq!(known_type(&known.event_type.to_ascii_uppercase()), Some(known));
         }
-        let mut kinds: Vec<_> = KNOWN_TYPES.iter().map(|k| k.kind).collect();
-        kinds.sort();
-        kinds.dedup();
-        assert_eq!(kinds.len(), KNOWN_TYPES.len());
-        assert_eq!(
-            known_type("microsoft.communication.smsreceived").unwrap().kind,
-            "smsReceived"
-        );
+        for family in [Family::Sms, Family::Chat, Family::AdvancedMessaging] {
+            assert!(
+                KNOWN_TYPES.iter().any(|k| k.family == family),
+                "{family:?} has no types"
+            );
+        }
         assert!(known_type("Microsoft.Communication.CallStarted").is_none());
     }
 
