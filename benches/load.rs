@@ -453,14 +453,7 @@ impl Handler {
             )
             .env("FUNCTIONS_APP_ROOT_PATH", helpers::project_root())
             .env("ARCHIVE_STORAGE", connection)
-            .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
-            .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
-            .env(
-                "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
-                &containers.advanced_messaging,
-            )
-            .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
-            .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
+            .envs(helpers::container_env(&containers))
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,8 +1,7 @@
 //! `handler send`: feed sample events to a running handler (as the Functions host would invoke it) or
 //! to `func start` (as Event Grid would deliver them), and print what happened to each.
 
-use acs_event_archive::archive::events::{known_type, Family};
-use acs_event_archive::host::functions::{self, event_grid_function_for};
+use acs_event_archive::host::functions::{self, event_grid_function_for_event};
 use acs_event_archive::host::protocol::host_invocation;
 use acs_event_archive::storage::cause_chain;
 use anyhow::Context;
@@ -73,7 +72,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
             let function = args
                 .function
                 .clone()
-                .unwrap_or_else(|| function_for(event).to_owned());
+                .unwrap_or_else(|| event_grid_function_for_event(event).to_owned());
             let label = format!("{} #{} -> {function}", file.display(), i + 1);
             let request = if args.webhook {
                 client
@@ -123,15 +122,4 @@ pub async fn run(args: SendArgs) -> anyhow::Result<bool> {
         }
     }
     Ok(all_ok)
-}
-
-/// The function whose Event Grid subscription would carry this event.
-fn function_for(event: &Value) -> &'static str {
-    let event_type = event
-        .get("eventType")
-        .or_else(|| event.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let family = known_type(event_type).map_or(Family::Other, |k| k.family);
-    event_grid_function_for(family)
 }

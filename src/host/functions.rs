@@ -84,6 +84,17 @@ pub fn event_grid_function_for(family: Family) -> &'static str {
         .expect("the registry has Event Grid functions")
 }
 
+/// The Event Grid function whose subscription carries this event (by its `eventType` or `type`).
+pub fn event_grid_function_for_event(event: &serde_json::Value) -> &'static str {
+    let event_type = event
+        .get("eventType")
+        .or_else(|| event.get("type"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let family = crate::archive::events::known_type(event_type).map_or(Family::Other, |k| k.family);
+    event_grid_function_for(family)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

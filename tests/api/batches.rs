@@ -18,19 +18,6 @@ fn batch(prefix: &str, n: usize, hour: u32) -> Value {
     )
 }
 
-fn same_containers(app: &TestApp) -> Vec<(String, String)> {
-    let c = &app.containers;
-    [
-        ("ARCHIVE_CONTAINER_SMS", &c.sms),
-        ("ARCHIVE_CONTAINER_CHAT", &c.chat),
-        ("ARCHIVE_CONTAINER_ADVANCED_MESSAGING", &c.advanced_messaging),
-        ("ARCHIVE_CONTAINER_OTHER", &c.other),
-        ("ARCHIVE_CONTAINER_QUARANTINE", &c.quarantine),
-    ]
-    .map(|(k, v)| (k.to_owned(), v.clone()))
-    .to_vec()
-}
-
 /// Delivers `events` in chunks, each redelivered until acknowledged, as Event Grid would.
 async fn store_all(app: &TestApp, events: &Value) {
     for chunk in events.as_array().unwrap().chunks(250) {
@@ -61,7 +48,7 @@ async fn a_stored_batch_of_5000_is_acknowledged_within_the_default_budget_at_40_
     proxy.set_latency(Duration::from_millis(40));
     let again = spawn_app_with(AppOptions {
         storage_port: proxy.port,
-        env: same_containers(&first),
+        env: container_env(&first.containers),
     })
     .await;
     let answer = again.invoke("SmsEvents", &events).await;

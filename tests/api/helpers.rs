@@ -294,16 +294,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         )
         .env("FUNCTIONS_APP_ROOT_PATH", project_root())
         .env("ARCHIVE_STORAGE", connection_string(options.storage_port))
-        .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
-        .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
-        .env(
-            "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
-            &containers.advanced_messaging,
-        )
-        .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
-        .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
-        .env("ARCHIVE_CONTAINER_DEADLETTER", &containers.deadletter)
-        .env("ARCHIVE_CONTAINER_ANALYTICS", &containers.analytics)
+        .envs(container_env(&containers))
         .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -394,14 +385,25 @@ pub fn host_body(function: &str, event: &Value) -> Value {
 
 /// The function whose Event Grid subscription would carry this event.
 pub fn function_for(event: &Value) -> &'static str {
-    use acs_event_archive::archive::events::{known_type, Family};
-    let event_type = event
-        .get("eventType")
-        .or_else(|| event.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let family = known_type(event_type).map_or(Family::Other, |k| k.family);
-    acs_event_archive::host::functions::event_grid_function_for(family)
+    acs_event_archive::host::functions::event_grid_function_for_event(event)
+}
+
+/// The settings that point a handler at `containers`.
+pub fn container_env(containers: &Containers) -> Vec<(String, String)> {
+    [
+        ("ARCHIVE_CONTAINER_SMS", &containers.sms),
+        ("ARCHIVE_CONTAINER_CHAT", &containers.chat),
+        (
+            "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
+            &containers.advanced_messaging,
+        ),
+        ("ARCHIVE_CONTAINER_OTHER", &containers.other),
+        ("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine),
+        ("ARCHIVE_CONTAINER_DEADLETTER", &containers.deadletter),
+        ("ARCHIVE_CONTAINER_ANALYTICS", &containers.analytics),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.clone()))
+    .to_vec()
 }
 
 impl TestApp {
