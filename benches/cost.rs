@@ -121,6 +121,9 @@ fn main() {
     let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let azurite = helpers::Azurite::start(folder.path());
     let connection = helpers::connection_string(azurite.port);
+    // Kept after the run, for `callgrind_annotate` or kcachegrind.
+    let profiles = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cost");
+    std::fs::create_dir_all(&profiles).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -135,8 +138,8 @@ fn main() {
         } else {
             "a new connection per invocation"
         };
-        let small = runtime.block_on(profile(&connection, args.small, args.size, pooled, folder.path()));
-        let large = runtime.block_on(profile(&connection, args.large, args.size, pooled, folder.path()));
+        let small = runtime.block_on(profile(&connection, args.small, args.size, pooled, &profiles));
+        let large = runtime.block_on(profile(&connection, args.large, args.size, pooled, &profiles));
         let events = (args.large - args.small) as f64;
         let per_event = |cat: &str| {
             (large.get(cat).copied().unwrap_or(0) as f64 - small.get(cat).copied().unwrap_or(0) as f64)
@@ -157,6 +160,7 @@ fn main() {
             "  {:>9.0}           hashing excluded (target <= 250,000)",
             total - hashing
         );
+        println!("  profiles: {}", profiles.display());
         println!(
             "RESULT mode={} per_event={:.0} without_hashing={:.0}",
             if pooled { "pooled" } else { "fresh" },
@@ -274,7 +278,7 @@ fn delivery_report(i: usize, size: usize, n: usize, pooled: bool) -> serde_json:
 /// Self cost (instructions) per category, from callgrind_annotate's per-function listing.
 fn self_costs(out: &PathBuf) -> BTreeMap<String, u64> {
     let annotated = Command::new("callgrind_annotate")
-        .args(["--inclusive=no", "--threshold=100"])
+        .args(["--inclusive=no", "--threshold=100", "--auto=no"])
         .arg(out)
         .output()
         .expect("callgrind_annotate runs (it comes with valgrind)");

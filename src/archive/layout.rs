@@ -70,7 +70,10 @@ pub fn encode_segment(id: &str) -> String {
 /// milliseconds. Hashing those would make most ids unreadable and rename blobs already stored, so the
 /// promise covers numbers written the ways E.164 and ACS write them.
 pub fn contains_phone_number(id: &str) -> bool {
-    is_phone_number(id) || holds_marked_number(id)
+    // A marked number needs a `+` (or its `%2B`), `tel:` or `4:`; most ids (GUIDs, SMS ids, event
+    // types) have none of those bytes and are checked only as a whole, without allocating.
+    let marked = id.bytes().any(|b| matches!(b, b'+' | b'%' | b':'));
+    is_phone_number(id) || (marked && holds_marked_number(id))
 }
 
 /// An id as it may appear in a log line: hashed exactly as in its blob name when it could carry a
@@ -95,8 +98,15 @@ fn is_phone_number(id: &str) -> bool {
         .find_map(|prefix| trimmed.strip_prefix(prefix))
         .unwrap_or(trimmed);
     let number = number.strip_prefix('+').unwrap_or(number);
-    let digits: Vec<u8> = number.bytes().filter(|b| !b" -.()".contains(b)).collect();
-    (7..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+    let mut digits = 0;
+    for b in number.bytes() {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else if !b" -.()".contains(&b) {
+            return false;
+        }
+    }
+    (7..=15).contains(&digits)
 }
 
 fn holds_marked_number(id: &str) -> bool {

@@ -13,7 +13,7 @@ use crate::archive::Archiver;
 use crate::config::Config;
 use crate::storage::{AzureBlobStore, BlobSource, BlobStore};
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use functions::Trigger;
@@ -48,11 +48,26 @@ pub struct AppState<S> {
 }
 
 /// The routes, for the server and for in-process tests: `GET /` for the host's readiness ping,
-/// `POST /{function}` for invocations, JSON everywhere else too.
+/// `POST /{function}` for invocations, JSON everywhere else too. Dispatched by hand rather than by
+/// actix's router, whose pattern matching costs a regex search per request (BENCHMARKS.md).
 pub fn routes<S: BlobStore + BlobSource>(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(ping))
-        .route("/{function}", web::post().to(invoke::<S>))
-        .default_service(web::to(not_found));
+    cfg.default_service(web::to(dispatch::<S>));
+}
+
+async fn dispatch<S: BlobStore + BlobSource>(
+    state: web::Data<AppState<S>>,
+    request: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let function = request.path().strip_prefix('/').unwrap_or_default();
+    match *request.method() {
+        Method::GET if function.is_empty() => ping().await,
+        Method::POST if !function.is_empty() && !function.contains('/') => {
+            let function = function.to_owned();
+            invoke(state, function, request, payload).await
+        }
+        _ => not_found().await,
+    }
 }
 
 /// The host polls this every 25 ms until it answers, and later to check the worker: keep it trivial.
@@ -69,7 +84,7 @@ async fn not_found() -> HttpResponse {
 
 async fn invoke<S: BlobStore + BlobSource>(
     state: web::Data<AppState<S>>,
-    function: web::Path<String>,
+    function: String,
     request: actix_web::HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
