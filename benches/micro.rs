@@ -8,7 +8,7 @@
 
 use acs_event_archive::archive::envelope::Envelope;
 use acs_event_archive::archive::events::{known_type, Fields};
-use acs_event_archive::archive::{layout, record};
+use acs_event_archive::archive::{identity, layout, record};
 use acs_event_archive::host::protocol;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::value::RawValue;
@@ -119,6 +119,10 @@ fn typical(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("record_prepare", label), |b| {
             b.iter(|| record::prepare(black_box(raw)))
+        });
+        // Part of record_prepare: what recognises the event in other bytes (dead-letter copies).
+        group.bench_function(BenchmarkId::new("canonical_hash", label), |b| {
+            b.iter(|| identity::canonical_sha256(black_box(raw.get())))
         });
         let body = host_body(raw);
         group.bench_function(BenchmarkId::new("prepare_invocation", label), |b| {

@@ -3,11 +3,13 @@
 //!
 //! Arrows point down: [`host`] (the Functions host protocol over actix-web) and the `handler` binary's
 //! CLI call [`archive`] (what an event becomes, and storing it exactly once through
-//! [`archive::ingest`]), which calls [`storage`]. [`config`] and [`telemetry`] are built once at start.
+//! [`archive::ingest`]) and [`deadletter`] (dead-lettered events back into the archive, through the
+//! same ingestion), which call [`storage`]. [`config`] and [`telemetry`] are built once at start.
 //! ARCHITECTURE.md has the map.
 
 pub mod archive;
 pub mod config;
+pub mod deadletter;
 pub mod host;
 pub mod storage;
 pub mod subscriptions;

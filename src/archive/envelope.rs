@@ -45,6 +45,10 @@ pub enum NotAnEvent {
     EmptyBatch,
     #[error("an array of more events than one delivery can carry")]
     BatchTooLarge,
+    #[error("a dead-letter blob that is not valid JSON")]
+    DeadLetterNotJson,
+    #[error("an element of a dead-letter blob that is not an event")]
+    DeadLetterNotAnEvent,
 }
 
 impl NotAnEvent {
@@ -57,6 +61,8 @@ impl NotAnEvent {
             NotAnEvent::NoType => "noType",
             NotAnEvent::EmptyBatch => "emptyBatch",
             NotAnEvent::BatchTooLarge => "batchTooLarge",
+            NotAnEvent::DeadLetterNotJson => "deadLetterNotJson",
+            NotAnEvent::DeadLetterNotAnEvent => "deadLetterNotAnEvent",
         }
     }
 
@@ -68,6 +74,8 @@ impl NotAnEvent {
             NotAnEvent::NoType => "event has no type",
             NotAnEvent::EmptyBatch => "an empty array of events",
             NotAnEvent::BatchTooLarge => "an array of more events than one delivery can carry",
+            NotAnEvent::DeadLetterNotJson => "a dead-letter blob that is not valid JSON",
+            NotAnEvent::DeadLetterNotAnEvent => "an element of a dead-letter blob that is not an event",
         }
     }
 }

@@ -137,9 +137,10 @@ pub async fn ingest<S: BlobStore>(
 }
 
 /// For a large batch, the records whose event is already stored under their name (or beside it, for
-/// a different event with the same id), found by listing each hour prefix once with metadata. Only
-/// an optimisation: a record not recognised here (the listing failed, ran out of pages or time, or
-/// the blob has no event hash) goes through the create-only write as usual, which decides for sure.
+/// a different event with the same id), found by listing each hour prefix once with metadata and
+/// comparing the event hashes there (bytes, or content: [`super::identity`]). Only an optimisation: a
+/// record not recognised here (the listing failed, ran out of pages or time, or the blob's hashes
+/// cannot tell) goes through the create-only write as usual, which decides for sure.
 async fn recognise_stored<S: BlobStore>(
     archiver: &Archiver<S>,
     records: &[Prepared],
@@ -183,13 +184,24 @@ async fn recognise_stored<S: BlobStore>(
         let Ok(listed) = listed else { continue };
         for i in members {
             let record = &records[i];
-            let beside = conflict_blob_name(&record.blob_name, &record.event_sha256);
-            known[i] = [&record.blob_name, &beside]
+            // The name, and the names beside it this version and earlier ones give the event (by
+            // its canonical hash, by its bytes hash). A record whose stored copy is only known by a
+            // bytes hash that differs is left to the write, which reads the copy to tell.
+            let candidates = [
+                record.blob_name.clone(),
+                conflict_blob_name(&record.blob_name, &record.event_canonical_sha256),
+                conflict_blob_name(&record.blob_name, &record.event_sha256),
+            ];
+            known[i] = candidates
                 .into_iter()
-                .find(|name| listed.get(name.as_str()) == Some(&record.event_sha256))
+                .find(|name| {
+                    listed.get(name.as_str()).and_then(|stored| {
+                        stored.same_event(&record.event_sha256, &record.event_canonical_sha256)
+                    }) == Some(true)
+                })
                 .map(|name| Outcome::Duplicate {
                     container: container.to_owned(),
-                    name: name.clone(),
+                    name,
                 });
         }
     }

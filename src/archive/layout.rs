@@ -178,10 +178,18 @@ pub fn quarantine_blob_name(kind: &str, arrived: &[u8]) -> String {
 /// Where a second, different event with an already-archived id is kept: next to the first, with part
 /// of its own event hash. `~c` cannot come out of [`encode_segment`], so this never meets another
 /// event's primary name.
-pub fn conflict_blob_name(name: &str, event_sha256: &str) -> String {
+///
+/// The hash is the event's canonical hash ([`super::identity`]); versions before it used the hash of
+/// the event's bytes, so both kinds of names occur beside one name: [`conflict_prefix`] lists them all.
+pub fn conflict_blob_name(name: &str, event_hash: &str) -> String {
+    let part = event_hash.get(..16).unwrap_or(event_hash);
+    format!("{}{part}.json", conflict_prefix(name))
+}
+
+/// What every copy kept beside `name` starts with.
+pub fn conflict_prefix(name: &str) -> String {
     let stem = name.strip_suffix(".json").unwrap_or(name);
-    let part = event_sha256.get(..16).unwrap_or(event_sha256);
-    format!("{stem}~c{part}.json")
+    format!("{stem}~c")
 }
 
 /// Lower-case hex SHA-256.

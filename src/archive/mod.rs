@@ -3,21 +3,24 @@
 //! No HTTP framework, CLI or job lives here: the host layer, the commands and the timer jobs all hand
 //! prepared records to [`ingest`], which stores them through [`Archiver`].
 //!
-//! Every write is create-only. When the name is taken, the hash of the stored event decides: the same
-//! hash is a redelivery (success, nothing written); a different hash is a distinct event that shares
-//! the id, kept beside the first under a name derived from its own hash (create-only too). Names are
-//! a pure function of the event and the comparison ignores how the event was projected, so this holds
-//! across retries, restarts, racing deliveries and upgrades of the handler.
+//! Every write is create-only. When the name is taken, the stored event's hashes decide: the same
+//! bytes or the same content ([`identity`]: key order, whitespace and dead-letter delivery properties
+//! aside) is a redelivery (success, nothing written); anything else is a distinct event that shares
+//! the id, kept beside the first under a name derived from its own canonical hash (create-only too).
+//! Names are a pure function of the event and the comparison ignores how the event was projected, so
+//! this holds across retries, restarts, racing deliveries, dead-letter recovery and upgrades of the
+//! handler.
 
 pub mod envelope;
 pub mod events;
+pub mod identity;
 pub mod ingest;
 pub mod layout;
 pub mod record;
 
 use crate::config::Containers;
-use crate::storage::{BlobStore, NewBlob, PutOutcome, StorageError};
-use layout::conflict_blob_name;
+use crate::storage::{BlobStore, EventHashes, NewBlob, PutOutcome, StorageError};
+use layout::{conflict_blob_name, conflict_prefix};
 use record::Prepared;
 
 /// Where an event ended up.
@@ -75,12 +78,19 @@ impl<S: BlobStore> Archiver<S> {
             let (container, name) = at(name);
             return Ok(Outcome::Archived { container, name });
         }
-        if self.store.event_sha256(container, name).await? == record.event_sha256 {
+        if self.holds(container, name, record).await? {
             let (container, name) = at(name);
             return Ok(Outcome::Duplicate { container, name });
         }
 
-        let beside = conflict_blob_name(name, &record.event_sha256);
+        // Another event has this id. Copies beside it are named by the canonical hash now, by the
+        // bytes hash in earlier versions (and a dead-letter copy has other bytes): every copy beside
+        // the name is looked at before a new one is written.
+        if let Some(copy) = self.find_beside(container, name, record).await? {
+            let (container, name) = at(&copy);
+            return Ok(Outcome::Duplicate { container, name });
+        }
+        let beside = conflict_blob_name(name, &record.event_canonical_sha256);
         if self
             .store
             .create_if_absent(new_blob(container, &beside, record, archived_at))
@@ -90,14 +100,66 @@ impl<S: BlobStore> Archiver<S> {
             let (container, name) = at(&beside);
             return Ok(Outcome::ArchivedBesideConflict { container, name });
         }
-        if self.store.event_sha256(container, &beside).await? == record.event_sha256 {
+        // Written meanwhile by a concurrent delivery of this event, most likely.
+        if self.holds(container, &beside, record).await? {
             let (container, name) = at(&beside);
             return Ok(Outcome::Duplicate { container, name });
         }
         let (container, name) = at(name);
         Err(StorageError::Conflict { container, name })
     }
+
+    /// Whether the stored blob holds this record's event: the same bytes or the same content. A
+    /// record written before the canonical hash existed is read to tell, when its bytes differ.
+    async fn holds(&self, container: &str, name: &str, record: &Prepared) -> Result<bool, StorageError> {
+        let stored = self.store.event_hashes(container, name).await?;
+        self.same(container, name, &stored, record).await
+    }
+
+    async fn same(
+        &self,
+        container: &str,
+        name: &str,
+        stored: &EventHashes,
+        record: &Prepared,
+    ) -> Result<bool, StorageError> {
+        match stored.same_event(&record.event_sha256, &record.event_canonical_sha256) {
+            Some(same) => Ok(same),
+            None => Ok(self
+                .store
+                .read_event_hashes(container, name)
+                .await?
+                .same_event(&record.event_sha256, &record.event_canonical_sha256)
+                == Some(true)),
+        }
+    }
+
+    /// The copy beside `name` (`…~c{hash}.json`) that holds this record's event, if any.
+    async fn find_beside(
+        &self,
+        container: &str,
+        name: &str,
+        record: &Prepared,
+    ) -> Result<Option<String>, StorageError> {
+        let prefix = conflict_prefix(name);
+        let listed = self
+            .store
+            .listed_event_hashes(container, &prefix, BESIDE_MAX_PAGES)
+            .await?;
+        let mut copies: Vec<_> = listed.into_iter().collect();
+        copies.sort_by(|a, b| a.0.cmp(&b.0));
+        for (copy, stored) in copies {
+            if self.same(container, &copy, &stored, record).await? {
+                return Ok(Some(copy));
+            }
+        }
+        Ok(None)
+    }
 }
+
+/// Copies beside one name are listed from one page: thousands of different events sharing one id do
+/// not happen, and a copy not listed is still never overwritten (writes are create-only).
+const BESIDE_MAX_PAGES: usize = 1;
 
 fn new_blob<'a>(
     container: &'a str,
@@ -111,8 +173,10 @@ fn new_blob<'a>(
         body: &record.body,
         content_sha256: &record.content_sha256,
         event_sha256: &record.event_sha256,
+        event_canonical_sha256: &record.event_canonical_sha256,
         archived_at,
         tags: &record.tags,
+        metadata: &record.metadata,
     }
 }
 
@@ -165,7 +229,7 @@ mod tests {
         let outcome = a.archive(&second, "t").await.unwrap();
         let beside = format!(
             "smsReceived/2024/01/01/10/m1~c{}.json",
-            &second.event_sha256[..16]
+            &second.event_canonical_sha256[..16]
         );
         assert_eq!(
             outcome,
@@ -200,5 +264,67 @@ mod tests {
         let outcome = a.archive(&new, "t").await.unwrap();
         assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
         assert_eq!(a.store.names().len(), 1);
+    }
+    fn raw_event(text: &str) -> Prepared {
+        prepare(&RawValue::from_string(text.to_owned()).unwrap())
+    }
+
+    const COMPACT: &str = r#"{"id":"m1","eventType":"Microsoft.Communication.SMSReceived","eventTime":"2024-01-01T10:00:00Z","data":{"message":"hi","from":"1"}}"#;
+    const REWRITTEN: &str = r#"{ "data": { "from": "1", "message": "hi" },
+        "eventTime": "2024-01-01T10:00:00Z", "eventType": "Microsoft.Communication.SMSReceived", "id": "m1" }"#;
+
+    #[tokio::test]
+    async fn the_same_event_in_other_bytes_is_a_redelivery() {
+        let a = archiver();
+        a.archive(&raw_event(COMPACT), "t").await.unwrap();
+        let outcome = a.archive(&raw_event(REWRITTEN), "t").await.unwrap();
+        assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
+        assert_eq!(a.store.names().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_record_of_an_earlier_version_is_read_to_recognise_its_event_in_other_bytes() {
+        let a = archiver();
+        let old = raw_event(COMPACT);
+        // Written by a version that knew only the bytes hash.
+        a.store.put(
+            "acs-sms",
+            &old.blob_name,
+            &old.body,
+            &[(crate::storage::META_EVENT_SHA256, &old.event_sha256)],
+        );
+        let outcome = a.archive(&raw_event(REWRITTEN), "t").await.unwrap();
+        assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
+        // The same bytes are still recognised from the metadata alone.
+        let before = a.store.requests();
+        let outcome = a.archive(&old, "t").await.unwrap();
+        assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
+        assert_eq!(a.store.requests() - before, 2, "a create attempt and a HEAD");
+        assert_eq!(a.store.names().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_copy_an_earlier_version_kept_beside_by_its_bytes_hash_is_still_found() {
+        let a = archiver();
+        a.archive(&event("one"), "t").await.unwrap();
+        let second = raw_event(&COMPACT.replace("hi", "two"));
+        let first_name = "smsReceived/2024/01/01/10/m1.json";
+        let old_beside = conflict_blob_name(first_name, &second.event_sha256);
+        a.store.put(
+            "acs-sms",
+            &old_beside,
+            &second.body,
+            &[(crate::storage::META_EVENT_SHA256, &second.event_sha256)],
+        );
+        let rewritten = raw_event(&REWRITTEN.replace("hi", "two"));
+        let outcome = a.archive(&rewritten, "t").await.unwrap();
+        assert_eq!(
+            outcome,
+            Outcome::Duplicate {
+                container: "acs-sms".into(),
+                name: old_beside
+            }
+        );
+        assert_eq!(a.store.names().len(), 2);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::archive::envelope::{Envelope, NotAnEvent, Schema};
 use crate::archive::events::{known_type, Family, Fields};
-use crate::archive::layout;
+use crate::archive::{identity, layout};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -43,6 +43,12 @@ pub struct Prepared {
     /// the same id. It is independent of how this version projects the event, so a redelivery is still
     /// recognised after an upgrade changes `fields`.
     pub event_sha256: String,
+    /// SHA-256 of the event's canonical form (RFC 8785, dead-letter delivery properties left out, see
+    /// [`super::identity`]): what recognises the same event in other bytes (a dead-letter copy, a
+    /// re-serialised redelivery). Computed once here.
+    pub event_canonical_sha256: String,
+    /// Further metadata written with the blob (what a dead-letter blob said about the event).
+    pub metadata: Vec<(&'static str, String)>,
     /// The `x-ms-tags` header value.
     pub tags: String,
     /// Why it was quarantined, for the log.
@@ -99,6 +105,8 @@ fn prepare_event(raw: &RawValue, e: &Envelope<'_>) -> Prepared {
         blob_name: layout::event_blob_name(&kind, e.time.as_deref(), &e.id),
         content_sha256: layout::sha256_hex(&body),
         event_sha256: layout::sha256_hex(raw.get().as_bytes()),
+        event_canonical_sha256: identity::canonical_sha256(raw.get()),
+        metadata: vec![],
         tags: layout::tags_header(&tags),
         body,
         kind,
@@ -134,6 +142,8 @@ pub fn prepare_quarantine(raw: &RawValue, why: NotAnEvent) -> Prepared {
         blob_name: layout::quarantine_blob_name(kind, raw.get().as_bytes()),
         content_sha256: layout::sha256_hex(&body),
         event_sha256: layout::sha256_hex(raw.get().as_bytes()),
+        event_canonical_sha256: identity::canonical_sha256(raw.get()),
+        metadata: vec![],
         tags: layout::tags_header(&[("family", "quarantine"), ("kind", kind)]),
         body,
         quarantine_reason: Some(why.reason()),

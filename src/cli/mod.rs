@@ -1,6 +1,7 @@
 //! The command line: every clap type lives here. Each command parses its arguments and calls the
 //! library; exit codes are decided here too.
 
+mod recover;
 mod send;
 
 use acs_event_archive::config::Config;
@@ -27,6 +28,8 @@ enum Command {
     Send(send::SendArgs),
     /// Print the Event Grid subscriptions of this app (one per function, with retry and dead-letter)
     Subscriptions(SubscriptionsArgs),
+    /// Archive the events Event Grid dead-lettered (what the RecoverDeadLetters timer runs)
+    Recover(recover::RecoverArgs),
 }
 
 #[derive(clap::Args)]
@@ -49,22 +52,27 @@ pub fn run() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Send(args) => {
-            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("could not start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(send::run(args)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Send(args) => block_on(send::run(args)),
+        Command::Recover(args) => block_on(recover::run(args)),
+    }
+}
+
+/// Runs a command's future: exit 0 when it says all went well, 1 otherwise (and on an error, which
+/// goes to stderr).
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<bool>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -18,7 +18,10 @@ pub enum Trigger {
 /// The jobs timer functions run. Each later job (compaction, dead-letter recovery) is one variant and
 /// one module; [`super::timer`] dispatches on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {}
+pub enum Job {
+    /// Archive what Event Grid dead-lettered ([`crate::deadletter`]).
+    RecoverDeadLetters,
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Function {
@@ -60,6 +63,13 @@ pub const FUNCTIONS: &[Function] = &[
         name: "AdvancedMessagingEvents",
         trigger: Trigger::EventGrid {
             family: Family::AdvancedMessaging,
+        },
+    },
+    Function {
+        name: "RecoverDeadLetters",
+        trigger: Trigger::Timer {
+            schedule: "0 */10 * * * *",
+            job: Job::RecoverDeadLetters,
         },
     },
 ];

@@ -5,9 +5,12 @@
 use super::functions::Job;
 use super::protocol::{read_timer, InvocationResult, TimerInfo};
 use super::{json_error, json_response, AppState};
+use crate::deadletter::{self, BlobResult, RecoverOptions};
 use crate::storage::{BlobSource, BlobStore};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// What a job reports: one line per step worth showing in the host's invocation log.
 #[derive(Debug, Default)]
@@ -32,11 +35,58 @@ pub async fn invoke<S: BlobStore + BlobSource>(
 }
 
 async fn run<S: BlobStore + BlobSource>(
-    _state: &AppState<S>,
+    state: &AppState<S>,
     job: Job,
     _timer: TimerInfo,
 ) -> anyhow::Result<JobReport> {
-    match job {}
+    match job {
+        // Every run takes whatever is not recovered yet, so a missed run (IsPastDue) needs nothing more.
+        Job::RecoverDeadLetters => recover_dead_letters(state).await,
+    }
+}
+
+/// A run may take this long: host.json's `functionTimeout` is 5 minutes, and the rest is margin for
+/// the blob in hand and the answer. What is left is resumed by the next run.
+const RECOVERY_RUN_TIME: Duration = Duration::from_secs(4 * 60);
+
+async fn recover_dead_letters<S: BlobStore + BlobSource>(state: &AppState<S>) -> anyhow::Result<JobReport> {
+    let options = RecoverOptions {
+        container: state.archiver.containers().deadletter.clone(),
+        prefix: String::new(),
+        dry_run: false,
+        deadline: Instant::now() + RECOVERY_RUN_TIME,
+        // Another run is at work on a blob it holds: this one leaves it to that one.
+        wait_for_busy: false,
+    };
+    let run = match deadletter::recover(&state.archiver, &options).await {
+        Ok(run) => run,
+        Err(e) => {
+            if e.is_configuration_problem() {
+                tracing::error!(container = %options.container, error = %e, "could not list the dead-letter container: a configuration problem");
+            }
+            return Err(anyhow::Error::new(e).context(format!(
+                "could not list the dead-letter container {}",
+                options.container
+            )));
+        }
+    };
+    let mut logs: Vec<String> = run.blobs.iter().map(ToString::to_string).collect();
+    logs.push(run.summary());
+    if let Some(failed) = run.failed() {
+        for line in &logs {
+            tracing::info!(function = "RecoverDeadLetters", "{line}");
+        }
+        if let BlobResult::Failed {
+            configuration_problem: true,
+            error,
+            ..
+        } = &failed.result
+        {
+            tracing::error!(blob = %failed.name, %error, "dead-letter recovery failed: a configuration problem");
+        }
+        anyhow::bail!("{failed}");
+    }
+    Ok(JobReport { logs })
 }
 
 /// A job's result as the host reads it: 200 with its logs, or 500 with the cause chain (also on

@@ -2,9 +2,9 @@
 //! `azure_storage_blobs` 0.21. It has no Shared Key signing, hence [`super::sas`].
 
 use super::sas::{redact, AccountSasPolicy};
-use super::{cause_chain, event_sha256_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
-use super::{BlobSource, ListPage, ListedBlob, ReadBlob};
-use super::{META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_SHA256};
+use super::{cause_chain, event_hashes_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
+use super::{BlobSource, Claim, EventHashes, ListPage, ListedBlob, ReadBlob};
+use super::{META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_CANONICAL_SHA256, META_EVENT_SHA256};
 use crate::config::StorageAuth;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
@@ -13,7 +13,8 @@ use azure_core::http::{
 };
 use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
 use azure_storage_blob::models::{
-    BlobClientDownloadOptions, BlobClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions,
+    BlobClientAcquireLeaseOptions, BlobClientAcquireLeaseResultHeaders, BlobClientDownloadOptions,
+    BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobContainerClientListBlobsOptions,
     BlockBlobClientUploadOptions, ListBlobsIncludeItem,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
@@ -133,11 +134,18 @@ impl AzureBlobStore {
             if_none_match: Some("*".into()),
             blob_content_type: Some("application/json".into()),
             blob_tags_string: (self.index_tags && !blob.tags.is_empty()).then(|| blob.tags.to_owned()),
-            metadata: Some(HashMap::from([
-                (META_CONTENT_SHA256.to_owned(), blob.content_sha256.to_owned()),
-                (META_EVENT_SHA256.to_owned(), blob.event_sha256.to_owned()),
-                (META_ARCHIVED_AT.to_owned(), blob.archived_at.to_owned()),
-            ])),
+            metadata: Some(
+                [
+                    (META_CONTENT_SHA256, blob.content_sha256),
+                    (META_EVENT_SHA256, blob.event_sha256),
+                    (META_EVENT_CANONICAL_SHA256, blob.event_canonical_sha256),
+                    (META_ARCHIVED_AT, blob.archived_at),
+                ]
+                .into_iter()
+                .chain(blob.metadata.iter().map(|(k, v)| (*k, v.as_str())))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ),
             ..Default::default()
         };
         self.container(blob.container)
@@ -176,22 +184,24 @@ impl BlobStore for AzureBlobStore {
         }
     }
 
-    async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+    async fn event_hashes(&self, container: &str, name: &str) -> Result<EventHashes, StorageError> {
         let blob = self.container(container).blob_client(name);
         let properties = blob.get_properties(None).await.map_err(from_azure)?;
         let metadata = properties.metadata().map_err(from_azure)?;
-        if let Some(hash) = metadata.get(META_EVENT_SHA256) {
-            return Ok(hash.clone());
+        if let Some(hashes) = EventHashes::from_metadata(&metadata) {
+            return Ok(hashes);
         }
-        let body = blob
-            .download(None)
-            .await
-            .map_err(from_azure)?
-            .body
-            .collect()
-            .await
-            .map_err(from_azure)?;
-        Ok(event_sha256_of_record(&body))
+        self.read_event_hashes(container, name).await
+    }
+
+    async fn read_event_hashes(&self, container: &str, name: &str) -> Result<EventHashes, StorageError> {
+        match self.read(container, name).await? {
+            Some(blob) => Ok(event_hashes_of_record(&blob.bytes)),
+            None => Err(StorageError::Service {
+                status: 404,
+                code: "BlobNotFound".into(),
+            }),
+        }
     }
 
     async fn listed_event_hashes(
@@ -199,7 +209,7 @@ impl BlobStore for AzureBlobStore {
         container: &str,
         prefix: &str,
         max_pages: usize,
-    ) -> Result<HashMap<String, String>, StorageError> {
+    ) -> Result<HashMap<String, EventHashes>, StorageError> {
         let options = BlobContainerClientListBlobsOptions {
             include: Some(vec![ListBlobsIncludeItem::Metadata]),
             prefix: Some(prefix.to_owned()),
@@ -218,16 +228,89 @@ impl BlobStore for AzureBlobStore {
                 Some(page) => page.map_err(from_azure)?.into_model().map_err(from_azure)?,
             };
             for blob in page.blob_items {
-                let hash = blob
+                let listed = blob
                     .metadata
                     .and_then(|m| m.values)
-                    .and_then(|mut m| m.remove(META_EVENT_SHA256));
-                if let (Some(name), Some(hash)) = (blob.name, hash) {
-                    hashes.insert(name, hash);
+                    .and_then(|m| EventHashes::from_metadata(&m));
+                if let (Some(name), Some(listed)) = (blob.name, listed) {
+                    hashes.insert(name, listed);
                 }
             }
         }
         Ok(hashes)
+    }
+
+    async fn try_lease(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        seconds: u32,
+    ) -> Result<Claim, StorageError> {
+        let options = BlobClientAcquireLeaseOptions {
+            if_match: Some(quoted_etag(etag).into()),
+            ..Default::default()
+        };
+        let duration = seconds.clamp(15, 60) as i32;
+        let blob = self.container(container).blob_client(name);
+        match blob.acquire_lease(duration, Some(options)).await {
+            Ok(response) => match response.lease_id().map_err(from_azure)? {
+                Some(id) => Ok(Claim::Held(id)),
+                None => Err(StorageError::Transport(
+                    "storage granted a lease without saying its id".into(),
+                )),
+            },
+            // 409 LeaseAlreadyPresent: another run holds it.
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(Claim::Busy),
+            Err(e)
+                if matches!(
+                    e.http_status(),
+                    Some(StatusCode::PreconditionFailed | StatusCode::NotFound)
+                ) =>
+            {
+                Ok(Claim::Changed)
+            }
+            Err(e) => Err(from_azure(e)),
+        }
+    }
+
+    async fn release_lease(&self, container: &str, name: &str, lease_id: &str) -> Result<(), StorageError> {
+        let blob = self.container(container).blob_client(name);
+        match blob.release_lease(lease_id.to_owned(), None).await {
+            Ok(_) => Ok(()),
+            // Expired and taken by another, or the blob is gone: it is not ours to release any more.
+            Err(e) if matches!(e.http_status(), Some(StatusCode::Conflict | StatusCode::NotFound)) => Ok(()),
+            Err(e) => Err(from_azure(e)),
+        }
+    }
+
+    async fn set_metadata_if(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        lease_id: Option<&str>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<bool, StorageError> {
+        let options = BlobClientSetMetadataOptions {
+            if_match: Some(quoted_etag(etag).into()),
+            lease_id: lease_id.map(str::to_owned),
+            ..Default::default()
+        };
+        let blob = self.container(container).blob_client(name);
+        match blob.set_metadata(metadata, Some(options)).await {
+            Ok(_) => Ok(true),
+            // 412: changed since `etag`; 409: leased by another (our lease expired); 404: gone.
+            Err(e)
+                if matches!(
+                    e.http_status(),
+                    Some(StatusCode::PreconditionFailed | StatusCode::Conflict | StatusCode::NotFound)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(from_azure(e)),
+        }
     }
 }
 
@@ -304,6 +387,11 @@ impl BlobSource for AzureBlobStore {
 /// ETags without the quotes headers carry: listings give them bare, and one form compares equal.
 fn bare_etag(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
+}
+
+/// An ETag as `If-Match` carries it.
+fn quoted_etag(etag: &str) -> String {
+    format!("\"{}\"", bare_etag(etag))
 }
 
 fn error_code(e: &azure_core::Error) -> Option<&str> {

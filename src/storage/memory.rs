@@ -2,29 +2,45 @@
 //! algorithm, the ingestion core, the host layer). The proof against real storage is `tests/api`.
 
 use super::{
-    event_sha256_of_record, BlobSource, BlobStore, ListPage, ListedBlob, NewBlob, PutOutcome, ReadBlob,
+    event_hashes_of_record, BlobSource, BlobStore, Claim, EventHashes, ListPage, ListedBlob, NewBlob,
+    PutOutcome, ReadBlob,
 };
-use super::{StorageError, META_EVENT_SHA256};
+use super::{
+    StorageError, META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_CANONICAL_SHA256, META_EVENT_SHA256,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+#[derive(Debug, Clone)]
+struct Blob {
+    bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
+    etag: String,
+    lease: Option<String>,
+}
+
 #[derive(Default)]
 pub struct MemoryStore {
-    blobs: Mutex<BTreeMap<(String, String), Vec<u8>>>,
-    /// Metadata written with each blob.
-    metadata: Mutex<HashMap<(String, String), HashMap<String, String>>>,
+    blobs: Mutex<BTreeMap<(String, String), Blob>>,
     /// Blob names whose writes fail with a 503, to test partial failure.
     failing: Mutex<HashSet<String>>,
     /// How long every request takes.
     latency: Mutex<Duration>,
     requests: AtomicUsize,
+    /// Source of ETags and lease ids.
+    versions: AtomicUsize,
 }
 
 impl MemoryStore {
     pub fn fail_writes_to(&self, name: &str) {
         self.failing.lock().unwrap().insert(name.to_owned());
+    }
+
+    /// Writes stop failing.
+    pub fn heal(&self) {
+        self.failing.lock().unwrap().clear();
     }
 
     pub fn set_latency(&self, latency: Duration) {
@@ -36,8 +52,48 @@ impl MemoryStore {
         self.blobs.lock().unwrap().keys().cloned().collect()
     }
 
+    /// A blob's bytes, if it exists.
+    pub fn bytes(&self, container: &str, name: &str) -> Option<Vec<u8>> {
+        self.get(container, name).map(|b| b.bytes)
+    }
+
+    /// A blob's metadata (empty if it does not exist).
+    pub fn metadata(&self, container: &str, name: &str) -> HashMap<String, String> {
+        self.get(container, name).map(|b| b.metadata).unwrap_or_default()
+    }
+
+    /// Puts a blob as someone else would (Event Grid dead-lettering, an earlier version of the
+    /// handler): overwriting, with exactly the metadata given.
+    pub fn put(&self, container: &str, name: &str, bytes: &[u8], metadata: &[(&str, &str)]) {
+        let blob = Blob {
+            bytes: bytes.to_vec(),
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            etag: self.next_version(),
+            lease: None,
+        };
+        self.blobs
+            .lock()
+            .unwrap()
+            .insert((container.to_owned(), name.to_owned()), blob);
+    }
+
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, container: &str, name: &str) -> Option<Blob> {
+        self.blobs
+            .lock()
+            .unwrap()
+            .get(&(container.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    fn next_version(&self) -> String {
+        format!("0x{:x}", self.versions.fetch_add(1, Ordering::SeqCst) + 1)
     }
 
     async fn request(&self) {
@@ -47,40 +103,64 @@ impl MemoryStore {
             tokio::time::sleep(latency).await;
         }
     }
-}
 
-impl BlobStore for MemoryStore {
-    async fn create_if_absent(&self, blob: NewBlob<'_>) -> Result<PutOutcome, StorageError> {
-        self.request().await;
-        if self.failing.lock().unwrap().contains(blob.name) {
+    fn fails(&self, name: &str) -> Result<(), StorageError> {
+        if self.failing.lock().unwrap().contains(name) {
             return Err(StorageError::Service {
                 status: 503,
                 code: "ServerBusy".into(),
             });
         }
+        Ok(())
+    }
+}
+
+fn not_found() -> StorageError {
+    StorageError::Service {
+        status: 404,
+        code: "BlobNotFound".into(),
+    }
+}
+
+impl BlobStore for MemoryStore {
+    async fn create_if_absent(&self, blob: NewBlob<'_>) -> Result<PutOutcome, StorageError> {
+        self.request().await;
+        self.fails(blob.name)?;
         let mut blobs = self.blobs.lock().unwrap();
         let key = (blob.container.to_owned(), blob.name.to_owned());
         if blobs.contains_key(&key) {
             return Ok(PutOutcome::AlreadyExists);
         }
-        self.metadata.lock().unwrap().insert(
-            key.clone(),
-            HashMap::from([(META_EVENT_SHA256.to_owned(), blob.event_sha256.to_owned())]),
-        );
-        blobs.insert(key, blob.body.to_vec());
+        let mut metadata = HashMap::from([
+            (META_CONTENT_SHA256.to_owned(), blob.content_sha256.to_owned()),
+            (META_EVENT_SHA256.to_owned(), blob.event_sha256.to_owned()),
+            (
+                META_EVENT_CANONICAL_SHA256.to_owned(),
+                blob.event_canonical_sha256.to_owned(),
+            ),
+            (META_ARCHIVED_AT.to_owned(), blob.archived_at.to_owned()),
+        ]);
+        metadata.extend(blob.metadata.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let stored = Blob {
+            bytes: blob.body.to_vec(),
+            metadata,
+            etag: self.next_version(),
+            lease: None,
+        };
+        blobs.insert(key, stored);
         Ok(PutOutcome::Created)
     }
 
-    async fn event_sha256(&self, container: &str, name: &str) -> Result<String, StorageError> {
+    async fn event_hashes(&self, container: &str, name: &str) -> Result<EventHashes, StorageError> {
         self.request().await;
-        let blobs = self.blobs.lock().unwrap();
-        let body = blobs
-            .get(&(container.to_owned(), name.to_owned()))
-            .ok_or_else(|| StorageError::Service {
-                status: 404,
-                code: "BlobNotFound".into(),
-            })?;
-        Ok(event_sha256_of_record(body))
+        let blob = self.get(container, name).ok_or_else(not_found)?;
+        Ok(EventHashes::from_metadata(&blob.metadata).unwrap_or_else(|| event_hashes_of_record(&blob.bytes)))
+    }
+
+    async fn read_event_hashes(&self, container: &str, name: &str) -> Result<EventHashes, StorageError> {
+        self.request().await;
+        let blob = self.get(container, name).ok_or_else(not_found)?;
+        Ok(event_hashes_of_record(&blob.bytes))
     }
 
     async fn listed_event_hashes(
@@ -88,14 +168,71 @@ impl BlobStore for MemoryStore {
         container: &str,
         prefix: &str,
         _max_pages: usize,
-    ) -> Result<HashMap<String, String>, StorageError> {
+    ) -> Result<HashMap<String, EventHashes>, StorageError> {
         self.request().await;
         let blobs = self.blobs.lock().unwrap();
         Ok(blobs
             .iter()
             .filter(|((c, name), _)| c == container && name.starts_with(prefix))
-            .map(|((_, name), body)| (name.clone(), event_sha256_of_record(body)))
+            .filter_map(|((_, name), blob)| Some((name.clone(), EventHashes::from_metadata(&blob.metadata)?)))
             .collect())
+    }
+
+    async fn try_lease(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        _seconds: u32,
+    ) -> Result<Claim, StorageError> {
+        self.request().await;
+        let lease_id = self.next_version();
+        let mut blobs = self.blobs.lock().unwrap();
+        let Some(blob) = blobs.get_mut(&(container.to_owned(), name.to_owned())) else {
+            return Ok(Claim::Changed);
+        };
+        if blob.etag != etag {
+            return Ok(Claim::Changed);
+        }
+        if blob.lease.is_some() {
+            return Ok(Claim::Busy);
+        }
+        blob.lease = Some(lease_id.clone());
+        Ok(Claim::Held(lease_id))
+    }
+
+    async fn release_lease(&self, container: &str, name: &str, lease_id: &str) -> Result<(), StorageError> {
+        self.request().await;
+        let mut blobs = self.blobs.lock().unwrap();
+        if let Some(blob) = blobs.get_mut(&(container.to_owned(), name.to_owned())) {
+            if blob.lease.as_deref() == Some(lease_id) {
+                blob.lease = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_metadata_if(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        lease_id: Option<&str>,
+        metadata: &HashMap<String, String>,
+    ) -> Result<bool, StorageError> {
+        self.request().await;
+        self.fails(name)?;
+        let etag_after = self.next_version();
+        let mut blobs = self.blobs.lock().unwrap();
+        let Some(blob) = blobs.get_mut(&(container.to_owned(), name.to_owned())) else {
+            return Ok(false);
+        };
+        if blob.etag != etag || (blob.lease.is_some() && blob.lease.as_deref() != lease_id) {
+            return Ok(false);
+        }
+        blob.metadata = metadata.clone();
+        blob.etag = etag_after;
+        Ok(true)
     }
 }
 
@@ -111,22 +248,18 @@ impl BlobSource for MemoryStore {
     ) -> Result<ListPage, StorageError> {
         self.request().await;
         let blobs = self.blobs.lock().unwrap();
-        let metadata = self.metadata.lock().unwrap();
         let mut page: Vec<ListedBlob> = blobs
             .iter()
             .filter(|((c, name), _)| {
                 c == container && name.starts_with(prefix) && marker.is_none_or(|m| name.as_str() >= m)
             })
             .take(MEMORY_PAGE + 1)
-            .map(|((c, name), body)| ListedBlob {
+            .map(|((_, name), blob)| ListedBlob {
                 name: name.clone(),
-                etag: super::super::archive::layout::sha256_hex(body),
+                etag: blob.etag.clone(),
                 last_modified: None,
-                size: body.len() as u64,
-                metadata: metadata
-                    .get(&(c.clone(), name.clone()))
-                    .cloned()
-                    .unwrap_or_default(),
+                size: blob.bytes.len() as u64,
+                metadata: blob.metadata.clone(),
             })
             .collect();
         let next = (page.len() > MEMORY_PAGE).then(|| page.pop().unwrap().name);
@@ -135,13 +268,10 @@ impl BlobSource for MemoryStore {
 
     async fn read(&self, container: &str, name: &str) -> Result<Option<ReadBlob>, StorageError> {
         self.request().await;
-        let blobs = self.blobs.lock().unwrap();
-        Ok(blobs
-            .get(&(container.to_owned(), name.to_owned()))
-            .map(|bytes| ReadBlob {
-                etag: super::super::archive::layout::sha256_hex(bytes),
-                bytes: bytes.clone(),
-            }))
+        Ok(self.get(container, name).map(|blob| ReadBlob {
+            etag: blob.etag,
+            bytes: blob.bytes,
+        }))
     }
 }
 
@@ -159,8 +289,10 @@ mod tests {
                 body: b"{}",
                 content_sha256: "",
                 event_sha256: "h",
+                event_canonical_sha256: "h",
                 archived_at: "",
                 tags: "",
+                metadata: &[],
             };
             store.create_if_absent(blob).await.unwrap();
         }

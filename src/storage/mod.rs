@@ -1,7 +1,8 @@
 //! Blob Storage: the narrow interface the archive needs, and its implementations.
 //!
-//! The archiver only ever creates blobs (`If-None-Match: *`) and reads back a stored event hash, so
-//! that is all [`BlobStore`] offers. Keeping it this small lets the exactly-once logic in `archive` be
+//! The archiver only ever creates blobs (`If-None-Match: *`) and reads back stored event hashes; jobs
+//! also claim a blob with a lease and mark it with metadata written `If-Match`. That is all
+//! [`BlobStore`] offers. Keeping it this small lets the exactly-once logic in `archive` be
 //! unit-tested against [`memory::MemoryStore`], while the integration tests prove it against Azurite.
 
 mod azure;
@@ -12,6 +13,7 @@ pub use azure::AzureBlobStore;
 pub use sas::account_sas;
 pub use sas::redact;
 
+use crate::archive::identity::canonical_sha256;
 use crate::archive::layout::sha256_hex;
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +22,9 @@ use std::future::Future;
 pub const META_CONTENT_SHA256: &str = "contentsha256";
 /// Metadata key holding the SHA-256 of the archived event as it arrived.
 pub const META_EVENT_SHA256: &str = "eventsha256";
+/// Metadata key holding the SHA-256 of the archived event's canonical form (RFC 8785, dead-letter
+/// delivery properties left out: `archive::identity`). Records written before it existed lack it.
+pub const META_EVENT_CANONICAL_SHA256: &str = "eventcanonicalsha256";
 /// Metadata key holding when the blob was archived (RFC 3339, UTC).
 pub const META_ARCHIVED_AT: &str = "archivedat";
 
@@ -31,9 +36,62 @@ pub struct NewBlob<'a> {
     pub body: &'a [u8],
     pub content_sha256: &'a str,
     pub event_sha256: &'a str,
+    pub event_canonical_sha256: &'a str,
     pub archived_at: &'a str,
     /// The `x-ms-tags` header value.
     pub tags: &'a str,
+    /// Further metadata (keys are fixed names; values are made header-safe by [`metadata_value`]).
+    pub metadata: &'a [(&'static str, String)],
+}
+
+/// How a stored record's event is known: what tells a redelivery from another event with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventHashes {
+    /// `eventsha256`: the event's bytes as they arrived.
+    pub sha256: String,
+    /// `eventcanonicalsha256`: its content; `None` for a record written before this hash existed.
+    pub canonical_sha256: Option<String>,
+}
+
+impl EventHashes {
+    /// The hashes in a blob's metadata, if it has the event hash.
+    pub fn from_metadata(metadata: &HashMap<String, String>) -> Option<Self> {
+        Some(EventHashes {
+            sha256: metadata.get(META_EVENT_SHA256)?.clone(),
+            canonical_sha256: metadata.get(META_EVENT_CANONICAL_SHA256).cloned(),
+        })
+    }
+
+    /// Whether the stored event is the event with these hashes: the same bytes, or the same content.
+    /// `None` when that cannot be told from the hashes: the record predates the canonical hash and
+    /// its bytes differ, so the stored event must be read (see [`BlobStore::read_event_hashes`]).
+    pub fn same_event(&self, sha256: &str, canonical_sha256: &str) -> Option<bool> {
+        if self.sha256 == sha256 {
+            return Some(true);
+        }
+        self.canonical_sha256.as_ref().map(|c| c == canonical_sha256)
+    }
+}
+
+/// A metadata value as HTTP headers carry it: printable ASCII, no surrounding spaces, at most 256
+/// characters (anything else becomes `?`).
+pub fn metadata_value(text: &str) -> String {
+    text.trim()
+        .chars()
+        .take(256)
+        .map(|c| if c == ' ' || c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+/// What trying to take a lease on a blob found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The lease is ours, with this id, until released or expired.
+    Held(String),
+    /// Someone else holds a lease on it.
+    Busy,
+    /// It changed since the ETag given (or is gone).
+    Changed,
 }
 
 /// What a create-only write found.
@@ -88,15 +146,23 @@ pub trait BlobStore: Send + Sync + 'static {
         blob: NewBlob<'_>,
     ) -> impl Future<Output = Result<PutOutcome, StorageError>> + Send;
 
-    /// The SHA-256 of the event an existing record holds: from its metadata, or by reading the record
+    /// The hashes of the event an existing record holds: from its metadata, or by reading the record
     /// when the metadata is missing (a blob written by hand, or by someone else).
-    fn event_sha256(
+    fn event_hashes(
         &self,
         container: &str,
         name: &str,
-    ) -> impl Future<Output = Result<String, StorageError>> + Send;
+    ) -> impl Future<Output = Result<EventHashes, StorageError>> + Send;
 
-    /// The event hash of each blob under `prefix` that has one in its metadata, from at most
+    /// Both hashes of the event a record holds, computed from the record itself: for records written
+    /// before the canonical hash existed, when their bytes hash does not match.
+    fn read_event_hashes(
+        &self,
+        container: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<EventHashes, StorageError>> + Send;
+
+    /// The event hashes of each blob under `prefix` that has them in its metadata, from at most
     /// `max_pages` pages of the listing (5,000 blobs each): one request where checking blob by blob
     /// would take two per blob. An absent container lists as empty.
     fn listed_event_hashes(
@@ -104,7 +170,36 @@ pub trait BlobStore: Send + Sync + 'static {
         container: &str,
         prefix: &str,
         max_pages: usize,
-    ) -> impl Future<Output = Result<HashMap<String, String>, StorageError>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, EventHashes>, StorageError>> + Send;
+
+    /// Takes a lease of `seconds` (15 to 60) on a blob, only if it is unchanged since `etag`: how a
+    /// job claims a blob so that a second run does not do the same work at the same time.
+    fn try_lease(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        seconds: u32,
+    ) -> impl Future<Output = Result<Claim, StorageError>> + Send;
+
+    /// Gives a lease back before it expires.
+    fn release_lease(
+        &self,
+        container: &str,
+        name: &str,
+        lease_id: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Replaces a blob's metadata, only if it is unchanged since `etag` (and under `lease_id` when
+    /// leased). `Ok(false)` when it changed meanwhile.
+    fn set_metadata_if(
+        &self,
+        container: &str,
+        name: &str,
+        etag: &str,
+        lease_id: Option<&str>,
+        metadata: &HashMap<String, String>,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 }
 
 /// A blob as a listing shows it.
@@ -153,17 +248,27 @@ pub trait BlobSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<ReadBlob>, StorageError>> + Send;
 }
 
-/// The event hash of a stored record's bytes; a blob that is not a record hashes as a whole, which
-/// never matches an event, so it is kept and the new event goes beside it.
-pub fn event_sha256_of_record(record: &[u8]) -> String {
+/// The event hashes of a stored record's bytes, computed from its `event`; a blob that is not a
+/// record hashes as a whole, which never matches an event, so it is kept and the new event goes
+/// beside it.
+pub fn event_hashes_of_record(record: &[u8]) -> EventHashes {
     #[derive(serde::Deserialize)]
     struct Stored<'a> {
         #[serde(borrow)]
         event: &'a serde_json::value::RawValue,
     }
     match serde_json::from_slice::<Stored<'_>>(record) {
-        Ok(stored) => sha256_hex(stored.event.get().as_bytes()),
-        Err(_) => sha256_hex(record),
+        Ok(stored) => EventHashes {
+            sha256: sha256_hex(stored.event.get().as_bytes()),
+            canonical_sha256: Some(canonical_sha256(stored.event.get())),
+        },
+        Err(_) => {
+            let whole = sha256_hex(record);
+            EventHashes {
+                canonical_sha256: Some(whole.clone()),
+                sha256: whole,
+            }
+        }
     }
 }
 

@@ -628,6 +628,40 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Creates the container if it does not exist yet.
+    pub async fn create_container(&self, container: &str) {
+        let url = format!(
+            "{}/{container}?restype=container&{}",
+            blob_endpoint(self.port),
+            self.sas
+        );
+        let status = self.http.put(url).send().await.unwrap().status();
+        assert!(
+            status == 201 || status == 409,
+            "PUT container {container}: {status}"
+        );
+    }
+
+    /// Writes a blob as another writer would (Event Grid dead-lettering, an earlier version of the
+    /// handler): overwriting, with exactly the metadata given.
+    pub async fn put_blob(&self, container: &str, name: &str, bytes: &[u8], metadata: &[(&str, &str)]) {
+        self.create_container(container).await;
+        let url = format!("{}/{container}/{name}?{}", blob_endpoint(self.port), self.sas);
+        let mut request = self
+            .http
+            .put(url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header("content-type", "application/json")
+            .body(bytes.to_vec());
+        for (key, value) in metadata {
+            request = request.header(format!("x-ms-meta-{key}"), *value);
+        }
+        let status = request.send().await.unwrap().status();
+        assert_eq!(status, 201, "PUT {container}/{name}");
+    }
+}
+
 /// The text of every `<tag>…</tag>`, XML entities decoded (enough for listings and tag sets).
 fn xml_values(xml: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
