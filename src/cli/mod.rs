@@ -1,6 +1,7 @@
 //! The command line: every clap type lives here. Each command parses its arguments and calls the
 //! library; exit codes are decided here too.
 
+mod compact;
 mod send;
 
 use acs_event_archive::config::Config;
@@ -27,6 +28,8 @@ enum Command {
     Send(send::SendArgs),
     /// Print the Event Grid subscriptions of this app (one per function, with retry and dead-letter)
     Subscriptions(SubscriptionsArgs),
+    /// Compact closed hours of the archive into hourly Parquet in the analytics container
+    Compact(compact::CompactArgs),
 }
 
 #[derive(clap::Args)]
@@ -48,6 +51,31 @@ pub fn run() -> ExitCode {
                 subscriptions::render(args.format, &args.deadletter_container)
             );
             ExitCode::SUCCESS
+        }
+        Command::Compact(args) => {
+            let config = match Config::from_env() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("configuration error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            telemetry::init(&config.log_filter);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("could not start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(compact::run(args, &config)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Send(args) => {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -15,10 +15,14 @@ pub enum Trigger {
     Timer { schedule: &'static str, job: Job },
 }
 
-/// The jobs timer functions run. Each later job (compaction, dead-letter recovery) is one variant and
-/// one module; [`super::timer`] dispatches on it.
+/// The jobs timer functions run. Each job is one variant and one module; [`super::timer`] dispatches
+/// on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Job {}
+pub enum Job {
+    /// Compact the closed hours of the lookback whose records changed into Parquet
+    /// ([`crate::analytics`]).
+    CompactArchive,
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Function {
@@ -60,6 +64,13 @@ pub const FUNCTIONS: &[Function] = &[
         name: "AdvancedMessagingEvents",
         trigger: Trigger::EventGrid {
             family: Family::AdvancedMessaging,
+        },
+    },
+    Function {
+        name: "CompactArchive",
+        trigger: Trigger::Timer {
+            schedule: "0 5 * * * *",
+            job: Job::CompactArchive,
         },
     },
 ];
