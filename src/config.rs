@@ -531,10 +531,16 @@ mod tests {
         assert_eq!(c.compact_time_limit, Duration::from_secs(30));
         for bad in ["0", "-1", "two days", "9000"] {
             let e = config(&[dev, ("ARCHIVE_COMPACT_LOOKBACK_HOURS", bad)]).unwrap_err();
-            assert!(e.to_string().starts_with("ARCHIVE_COMPACT_LOOKBACK_HOURS: "), "{e}");
+            assert!(
+                e.to_string().starts_with("ARCHIVE_COMPACT_LOOKBACK_HOURS: "),
+                "{e}"
+            );
         }
         let e = config(&[dev, ("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS", "0")]).unwrap_err();
-        assert!(e.to_string().starts_with("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS: "), "{e}");
+        assert!(
+            e.to_string().starts_with("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -270,7 +270,9 @@ fn writer_id() -> String {
     let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
     let mixed = nanos
         ^ (u64::from(std::process::id()) << 40)
-        ^ SEQUENCE.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ SEQUENCE
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!("{mixed:016x}")
 }
 
@@ -392,7 +394,12 @@ mod tests {
         let raw = serde_json::value::to_raw_value(&event).unwrap();
         let prepared = prepare(&raw);
         let container = containers.for_family(prepared.family);
-        store.insert_record(container, &prepared.blob_name, &prepared.body, "2026-12-01T10:00:05Z");
+        store.insert_record(
+            container,
+            &prepared.blob_name,
+            &prepared.body,
+            "2026-12-01T10:00:05Z",
+        );
     }
 
     fn sms(id: &str, time: &str) -> serde_json::Value {
@@ -416,7 +423,12 @@ mod tests {
         reader
             .get_row_iter(None)
             .unwrap()
-            .map(|row| row.unwrap().get_column_iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|row| {
+                row.unwrap()
+                    .get_column_iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .collect()
     }
 
@@ -429,23 +441,48 @@ mod tests {
         archive(&store, &containers, sms("later", "2026-12-01T10:30:00Z"));
         let compactor = Compactor::new(&store, &containers);
         let outcome = compactor.compact(&hour9(), far()).await.unwrap();
-        assert!(matches!(outcome, Outcome::Written { rows: 5, replaced: false, .. }), "{outcome:?}");
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Written {
+                    rows: 5,
+                    replaced: false,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
         let name = hour9().target_name();
         let rows = rows(store.bytes_of("acs-analytics", &name).unwrap());
         assert_eq!(rows.len(), 5);
         let row = &rows[0];
         assert_eq!(row["eventId"], Field::Str("m0".into()));
         assert_eq!(row["deliveryStatus"], Field::Str("Delivered".into()));
-        assert_eq!(row["segmentCount"], Field::Null, "delivery reports have no segmentCount");
+        assert_eq!(
+            row["segmentCount"],
+            Field::Null,
+            "delivery reports have no segmentCount"
+        );
         assert_eq!(row["message"], Field::Null);
-        assert!(matches!(row["receivedTimestamp"], Field::TimestampMicros(_)), "{:?}", row["receivedTimestamp"]);
+        assert!(
+            matches!(row["receivedTimestamp"], Field::TimestampMicros(_)),
+            "{:?}",
+            row["receivedTimestamp"]
+        );
         assert!(matches!(row["archivedAt"], Field::TimestampMicros(_)));
-        let Field::Str(event) = &row["event"] else { panic!() };
+        let Field::Str(event) = &row["event"] else {
+            panic!()
+        };
         let record: serde_json::Value = serde_json::from_slice(
-            &store.bytes_of("acs-sms", "smsDeliveryReportReceived/2026/12/01/09/m0.json").unwrap(),
+            &store
+                .bytes_of("acs-sms", "smsDeliveryReportReceived/2026/12/01/09/m0.json")
+                .unwrap(),
         )
         .unwrap();
-        assert_eq!(serde_json::from_str::<serde_json::Value>(event).unwrap(), record["event"]);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(event).unwrap(),
+            record["event"]
+        );
         let meta = store.metadata_of("acs-analytics", &name).unwrap();
         assert_eq!(meta[META_SOURCE_COUNT], "5");
         assert_eq!(meta[META_ANALYTICS_VERSION], "1");
@@ -458,22 +495,45 @@ mod tests {
         let compactor = Compactor::new(&store, &containers);
         compactor.compact(&hour9(), far()).await.unwrap();
         let writes = store.job_writes();
-        assert_eq!(compactor.compact(&hour9(), far()).await.unwrap(), Outcome::Unchanged);
+        assert_eq!(
+            compactor.compact(&hour9(), far()).await.unwrap(),
+            Outcome::Unchanged
+        );
         assert_eq!(store.job_writes(), writes);
         archive(&store, &containers, sms("b", "2026-12-01T09:59:59Z"));
         let outcome = compactor.compact(&hour9(), far()).await.unwrap();
-        assert!(matches!(outcome, Outcome::Written { rows: 2, replaced: true, .. }), "{outcome:?}");
-        assert_eq!(rows(store.bytes_of("acs-analytics", &hour9().target_name()).unwrap()).len(), 2);
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Written {
+                    rows: 2,
+                    replaced: true,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            rows(store.bytes_of("acs-analytics", &hour9().target_name()).unwrap()).len(),
+            2
+        );
     }
 
     #[tokio::test]
     async fn a_large_hour_is_uploaded_in_blocks_with_small_row_groups_and_reads_back_whole() {
         let (store, containers) = (MemoryStore::default(), Containers::default());
         for i in 0..300 {
-            archive(&store, &containers, sms(&format!("m{i:03}"), "2026-12-01T09:30:00Z"));
+            archive(
+                &store,
+                &containers,
+                sms(&format!("m{i:03}"), "2026-12-01T09:30:00Z"),
+            );
         }
         let mut compactor = Compactor::new(&store, &containers);
-        compactor.limits.row_groups = RowGroupLimits { rows: 40, bytes: 1 << 30 };
+        compactor.limits.row_groups = RowGroupLimits {
+            rows: 40,
+            bytes: 1 << 30,
+        };
         compactor.limits.block_bytes = 4096;
         compactor.compact(&hour9(), far()).await.unwrap();
         let bytes = store.bytes_of("acs-analytics", &hour9().target_name()).unwrap();
@@ -502,7 +562,11 @@ mod tests {
     #[tokio::test]
     async fn the_window_has_closed_hours_only_and_other_kinds_come_from_its_container() {
         let (store, containers) = (MemoryStore::default(), Containers::default());
-        archive(&store, &containers, json!({"id": "x", "topic": "/t", "subject": "s", "eventType": "Contoso.Thing", "eventTime": "2026-12-01T08:00:00Z", "data": {}, "dataVersion": "1", "metadataVersion": "1"}));
+        archive(
+            &store,
+            &containers,
+            json!({"id": "x", "topic": "/t", "subject": "s", "eventType": "Contoso.Thing", "eventTime": "2026-12-01T08:00:00Z", "data": {}, "dataVersion": "1", "metadataVersion": "1"}),
+        );
         let compactor = Compactor::new(&store, &containers);
         let parts = compactor
             .partitions(
@@ -526,6 +590,10 @@ mod tests {
         let parts = vec![hour9(), hour9()];
         let report = compactor.run(&parts, Instant::now(), |_, _| {}).await;
         assert_eq!(report.left, 2);
-        assert!(report.summary().contains("time limit with 2 left"), "{}", report.summary());
+        assert!(
+            report.summary().contains("time limit with 2 left"),
+            "{}",
+            report.summary()
+        );
     }
 }

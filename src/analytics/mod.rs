@@ -26,10 +26,11 @@ pub const COMPACTED_FAMILIES: [Family; 4] = [
     Family::Other,
 ];
 
-/// Where undated records (no readable event time) of every kind go, outside the kinds' `date=` trees
-/// so that partition inference stays `date`/`hour`. `~u` cannot come out of the blob-name encoder, so
-/// no kind can ever be named like this folder.
-pub const UNDATED_FOLDER: &str = "~undated";
+/// Where undated records (no readable event time) of every kind go: `undated/{kind}/`, outside the
+/// kinds' `date=` trees so that partition inference stays `date`/`hour`. Even an `other` kind named
+/// `undated` cannot meet these files: its own files are three folders deeper (`date=…/hour=…/`), and
+/// no kind contains `=`.
+pub const UNDATED_FOLDER: &str = "undated";
 
 /// The modelled kinds of a family; `other` has none (its kinds are found in its container).
 pub fn known_kinds(family: Family) -> Vec<&'static str> {
@@ -81,7 +82,7 @@ impl Partition {
     }
 
     /// Its one file: `{kind}/date={yyyy-MM-dd}/hour={HH}/{kind}-{yyyyMMddHH}.parquet`, or
-    /// `~undated/{kind}/{kind}-undated.parquet`.
+    /// `undated/{kind}/{kind}-undated.parquet`.
     pub fn target_name(&self) -> String {
         let stem = match self.hour {
             Some(h) => format!(
@@ -146,9 +147,16 @@ mod tests {
             hour: None,
         };
         assert_eq!(p.source_prefix(), "undated/undated/");
-        assert_eq!(p.target_name(), "~undated/undated/undated-undated.parquet");
-        // No kind can be named like the undated folder: the encoder never writes `~u`.
-        assert!(!crate::archive::layout::encode_segment(UNDATED_FOLDER).starts_with(UNDATED_FOLDER));
+        assert_eq!(p.target_name(), "undated/undated/undated-undated.parquet");
+        let dated = Partition {
+            hour: Some(time::macros::datetime!(2026-12-01 09:00 UTC)),
+            ..p.clone()
+        };
+        assert_eq!(
+            dated.target_name(),
+            "undated/date=2026-12-01/hour=09/undated-2026120109.parquet",
+            "a kind named undated keeps its own, deeper files"
+        );
     }
 
     #[test]

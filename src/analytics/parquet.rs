@@ -446,7 +446,11 @@ fn cell_of<'a>(
         From::EventType => text(&s.event_type),
         From::Kind => text(&s.kind),
         From::Family => text(&s.family),
-        From::EventTime => s.event_time.as_deref().and_then(micros).map_or(Cell::Null, Cell::Int),
+        From::EventTime => s
+            .event_time
+            .as_deref()
+            .and_then(micros)
+            .map_or(Cell::Null, Cell::Int),
         From::Source => text(&s.source),
         From::Subject => text(&s.subject),
         From::Schema => text(&s.schema),

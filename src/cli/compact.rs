@@ -34,8 +34,9 @@ pub fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
     if let Ok(date) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
         return Ok(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc());
     }
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|_| format!("{text:?} is neither a date (2026-12-01) nor an RFC 3339 time (2026-12-01T10:00:00Z)"))
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        format!("{text:?} is neither a date (2026-12-01) nor an RFC 3339 time (2026-12-01T10:00:00Z)")
+    })
 }
 
 /// Compacts the window; returns whether every partition succeeded.
@@ -61,8 +62,7 @@ pub async fn run(args: CompactArgs, config: &Config) -> anyhow::Result<bool> {
     let bar = if terminal {
         let bar = ProgressBar::new(partitions.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} partitions {msg}")
-                .expect("a valid template"),
+            ProgressStyle::with_template("{bar:40} {pos}/{len} partitions {msg}").expect("a valid template"),
         );
         bar
     } else {

@@ -8,11 +8,11 @@ use super::{json_error, json_response, AppState};
 use crate::analytics::compact::Compactor;
 use crate::analytics::hour_start;
 use crate::storage::{BlobSink, BlobSource, BlobStore};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
 
 /// What a job reports: one line per step worth showing in the host's invocation log.
 #[derive(Debug, Default)]
@@ -102,7 +102,11 @@ async fn compact_archive<S: BlobStore + BlobSource + BlobSink>(
         for line in &logs {
             tracing::warn!(function = "CompactArchive", "{line}");
         }
-        Err(anyhow::anyhow!("{summary}; first failure: {} ({})", report.failed[0].0, report.failed[0].1))
+        Err(anyhow::anyhow!(
+            "{summary}; first failure: {} ({})",
+            report.failed[0].0,
+            report.failed[0].1
+        ))
     }
 }
 

@@ -367,7 +367,11 @@ impl BlobSink for AzureBlobStore {
         }
     }
 
-    async fn commit_blocks(&self, blob: JobBlob<'_>, block_ids: &[String]) -> Result<WriteOutcome, StorageError> {
+    async fn commit_blocks(
+        &self,
+        blob: JobBlob<'_>,
+        block_ids: &[String],
+    ) -> Result<WriteOutcome, StorageError> {
         let (if_match, if_none_match) = condition_headers(blob.condition);
         let options = BlockBlobClientCommitBlockListOptions {
             if_match,
@@ -405,7 +409,9 @@ impl BlobSink for AzureBlobStore {
 }
 
 /// `If-Match` and `If-None-Match` for a condition, ETags quoted as in HTTP headers.
-fn condition_headers(condition: &WriteCondition) -> (Option<azure_core::http::Etag>, Option<azure_core::http::Etag>) {
+fn condition_headers(
+    condition: &WriteCondition,
+) -> (Option<azure_core::http::Etag>, Option<azure_core::http::Etag>) {
     match condition {
         WriteCondition::Absent => (None, Some("*".into())),
         WriteCondition::Matches(etag) => (Some(format!("\"{}\"", bare_etag(etag)).into()), None),

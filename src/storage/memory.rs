@@ -100,7 +100,10 @@ impl MemoryStore {
             return WriteOutcome::ConditionFailed;
         }
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
-        let etag = format!("0x{n:04}{}", &super::super::archive::layout::sha256_hex(&body)[..12]);
+        let etag = format!(
+            "0x{n:04}{}",
+            &super::super::archive::layout::sha256_hex(&body)[..12]
+        );
         self.etags.lock().unwrap().insert(key.clone(), etag.clone());
         self.metadata
             .lock()
@@ -240,7 +243,11 @@ impl BlobSink for MemoryStore {
         Ok(())
     }
 
-    async fn commit_blocks(&self, blob: JobBlob<'_>, block_ids: &[String]) -> Result<WriteOutcome, StorageError> {
+    async fn commit_blocks(
+        &self,
+        blob: JobBlob<'_>,
+        block_ids: &[String],
+    ) -> Result<WriteOutcome, StorageError> {
         self.request().await;
         let mut blocks = self.blocks.lock().unwrap();
         let key = |id: &String| (blob.container.to_owned(), blob.name.to_owned(), id.clone());
