@@ -66,11 +66,12 @@ impl Partition {
         }
     }
 
-    /// The folder of its file in the analytics container.
+    /// The folder of its file in the analytics container. The hour is not zero-padded (`hour=9`):
+    /// readers infer `hour=09` as text but `hour=9` as an integer, like the date as a date.
     pub fn target_folder(&self) -> String {
         match self.hour {
             Some(h) => format!(
-                "{}/date={:04}-{:02}-{:02}/hour={:02}/",
+                "{}/date={:04}-{:02}-{:02}/hour={}/",
                 self.kind,
                 h.year(),
                 u8::from(h.month()),
@@ -81,7 +82,7 @@ impl Partition {
         }
     }
 
-    /// Its one file: `{kind}/date={yyyy-MM-dd}/hour={HH}/{kind}-{yyyyMMddHH}.parquet`, or
+    /// Its one file: `{kind}/date={yyyy-MM-dd}/hour={H}/{kind}-{yyyyMMddHH}.parquet`, or
     /// `undated/{kind}/{kind}-undated.parquet`.
     pub fn target_name(&self) -> String {
         let stem = match self.hour {
@@ -134,7 +135,7 @@ mod tests {
         assert_eq!(p.source_prefix(), "smsReceived/2026/12/01/09/");
         assert_eq!(
             p.target_name(),
-            "smsReceived/date=2026-12-01/hour=09/smsReceived-2026120109.parquet"
+            "smsReceived/date=2026-12-01/hour=9/smsReceived-2026120109.parquet"
         );
         assert_eq!(p.label(), "smsReceived 2026-12-01T09");
     }
@@ -154,7 +155,7 @@ mod tests {
         };
         assert_eq!(
             dated.target_name(),
-            "undated/date=2026-12-01/hour=09/undated-2026120109.parquet",
+            "undated/date=2026-12-01/hour=9/undated-2026120109.parquet",
             "a kind named undated keeps its own, deeper files"
         );
     }
