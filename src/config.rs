@@ -156,7 +156,18 @@ pub struct Config {
     /// The `tracing` filter for the logs, from `ARCHIVE_LOG`; checked here so that a typo stops the
     /// handler instead of silently logging something else.
     pub log_filter: String,
+    /// How far back the hourly compaction looks for hours whose records changed (late events).
+    pub compact_lookback_hours: u32,
+    /// How long one compaction run may work before it stops and leaves the rest to the next run:
+    /// under host.json's `functionTimeout`.
+    pub compact_time_limit: Duration,
 }
+
+/// Hours the compaction looks back by default: Event Grid retries for 24 hours, so an hour can gain
+/// events for a day after it closed; twice that leaves a missed run room to catch up.
+pub const DEFAULT_COMPACT_LOOKBACK_HOURS: u32 = 48;
+/// A compaction run stops after this long by default: host.json's `functionTimeout` is 5 minutes.
+pub const DEFAULT_COMPACT_TIME_LIMIT: Duration = Duration::from_secs(240);
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -229,6 +240,30 @@ impl Config {
             }
             None => crate::telemetry::DEFAULT_FILTER.to_owned(),
         };
+        let compact_lookback_hours = match get("ARCHIVE_COMPACT_LOOKBACK_HOURS") {
+            Some(hours) => match hours.trim().parse::<u32>() {
+                Ok(hours @ 1..=8784) => hours,
+                _ => {
+                    return Err(invalid(
+                        "ARCHIVE_COMPACT_LOOKBACK_HOURS",
+                        format!("{hours:?} is not a number of hours from 1 to 8784"),
+                    ))
+                }
+            },
+            None => DEFAULT_COMPACT_LOOKBACK_HOURS,
+        };
+        let compact_time_limit = match get("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS") {
+            Some(seconds) => match seconds.trim().parse::<u64>() {
+                Ok(seconds @ 1..=3600) => Duration::from_secs(seconds),
+                _ => {
+                    return Err(invalid(
+                        "ARCHIVE_COMPACT_TIME_LIMIT_SECONDS",
+                        format!("{seconds:?} is not a number of seconds from 1 to 3600"),
+                    ))
+                }
+            },
+            None => DEFAULT_COMPACT_TIME_LIMIT,
+        };
         Ok(Config {
             port,
             storage,
@@ -237,6 +272,8 @@ impl Config {
             budget,
             index_tags,
             log_filter,
+            compact_lookback_hours,
+            compact_time_limit,
         })
     }
 }
@@ -476,6 +513,34 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().starts_with("FUNCTIONS_CUSTOMHANDLER_PORT: "), "{e}");
         assert!(!ConfigError::NoStorage.to_string().ends_with('.'));
+    }
+
+    #[test]
+    fn compaction_lookback_defaults_to_48_hours_and_bad_values_name_the_setting() {
+        let dev = ("ARCHIVE_STORAGE", "UseDevelopmentStorage=true");
+        let c = config(&[dev]).unwrap();
+        assert_eq!(c.compact_lookback_hours, 48);
+        assert_eq!(c.compact_time_limit, DEFAULT_COMPACT_TIME_LIMIT);
+        let c = config(&[
+            dev,
+            ("ARCHIVE_COMPACT_LOOKBACK_HOURS", "72"),
+            ("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS", "30"),
+        ])
+        .unwrap();
+        assert_eq!(c.compact_lookback_hours, 72);
+        assert_eq!(c.compact_time_limit, Duration::from_secs(30));
+        for bad in ["0", "-1", "two days", "9000"] {
+            let e = config(&[dev, ("ARCHIVE_COMPACT_LOOKBACK_HOURS", bad)]).unwrap_err();
+            assert!(
+                e.to_string().starts_with("ARCHIVE_COMPACT_LOOKBACK_HOURS: "),
+                "{e}"
+            );
+        }
+        let e = config(&[dev, ("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS", "0")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("ARCHIVE_COMPACT_TIME_LIMIT_SECONDS: "),
+            "{e}"
+        );
     }
 
     #[test]

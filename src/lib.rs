@@ -4,9 +4,12 @@
 //! Arrows point down: [`host`] (the Functions host protocol over actix-web) and the `handler` binary's
 //! CLI call [`archive`] (what an event becomes, and storing it exactly once through
 //! [`archive::ingest`]) and [`deadletter`] (dead-lettered events back into the archive, through the
-//! same ingestion), which call [`storage`]. [`config`] and [`telemetry`] are built once at start.
+//! same ingestion), which call [`storage`]. [`analytics`] reads the archive back into hourly Parquet
+//! (the `CompactArchive` timer and `handler compact`), through [`storage`] too. [`config`] and
+//! [`telemetry`] are built once at start.
 //! ARCHITECTURE.md has the map.
 
+pub mod analytics;
 pub mod archive;
 pub mod config;
 pub mod deadletter;

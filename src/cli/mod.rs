@@ -1,6 +1,7 @@
 //! The command line: every clap type lives here. Each command parses its arguments and calls the
 //! library; exit codes are decided here too.
 
+mod compact;
 mod recover;
 mod send;
 
@@ -30,6 +31,8 @@ enum Command {
     Subscriptions(SubscriptionsArgs),
     /// Archive the events Event Grid dead-lettered (what the RecoverDeadLetters timer runs)
     Recover(recover::RecoverArgs),
+    /// Compact closed hours of the archive into hourly Parquet in the analytics container
+    Compact(compact::CompactArgs),
 }
 
 #[derive(clap::Args)]
@@ -54,6 +57,31 @@ pub fn run() -> ExitCode {
         }
         Command::Send(args) => block_on(send::run(args)),
         Command::Recover(args) => block_on(recover::run(args)),
+        Command::Compact(args) => {
+            let config = match Config::from_env() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("configuration error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            telemetry::init(&config.log_filter);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("could not start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(compact::run(args, &config)) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::archive::ingest::{ingest, IngestError, IngestOptions};
 use crate::archive::layout::loggable_id;
 use crate::archive::record::Prepared;
 use crate::archive::Outcome;
-use crate::storage::{BlobSource, BlobStore};
+use crate::storage::{BlobSink, BlobSource, BlobStore};
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
@@ -21,7 +21,7 @@ const LARGE_BODY_BYTES: usize = 256 * 1024;
 
 /// `registered` is `None` for a function name the app does not have: its events are archived by
 /// their type all the same, and the log says so.
-pub async fn invoke<S: BlobStore + BlobSource>(
+pub async fn invoke<S: BlobStore + BlobSource + BlobSink>(
     state: &AppState<S>,
     function: &str,
     registered: Option<&Function>,

@@ -15,12 +15,15 @@ pub enum Trigger {
     Timer { schedule: &'static str, job: Job },
 }
 
-/// The jobs timer functions run. Each later job (compaction, dead-letter recovery) is one variant and
-/// one module; [`super::timer`] dispatches on it.
+/// The jobs timer functions run. Each job is one variant and one module; [`super::timer`] dispatches
+/// on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
     /// Archive what Event Grid dead-lettered ([`crate::deadletter`]).
     RecoverDeadLetters,
+    /// Compact the closed hours of the lookback whose records changed into Parquet
+    /// ([`crate::analytics`]).
+    CompactArchive,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -70,6 +73,13 @@ pub const FUNCTIONS: &[Function] = &[
         trigger: Trigger::Timer {
             schedule: "0 */10 * * * *",
             job: Job::RecoverDeadLetters,
+        },
+    },
+    Function {
+        name: "CompactArchive",
+        trigger: Trigger::Timer {
+            schedule: "0 5 * * * *",
+            job: Job::CompactArchive,
         },
     },
 ];

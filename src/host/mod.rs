@@ -11,7 +11,7 @@ pub mod timer;
 
 use crate::archive::Archiver;
 use crate::config::Config;
-use crate::storage::{AzureBlobStore, BlobSource, BlobStore};
+use crate::storage::{AzureBlobStore, BlobSink, BlobSource, BlobStore};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -45,16 +45,18 @@ pub struct AppState<S> {
     pub archiver: Archiver<S>,
     /// The time one invocation may take, reading its body and storage retries included.
     pub budget: Duration,
+    /// What the `CompactArchive` timer covers and how long it may run.
+    pub compaction: timer::CompactionSettings,
 }
 
 /// The routes, for the server and for in-process tests: `GET /` for the host's readiness ping,
 /// `POST /{function}` for invocations, JSON everywhere else too. Dispatched by hand rather than by
 /// actix's router, whose pattern matching costs a regex search per request (BENCHMARKS.md).
-pub fn routes<S: BlobStore + BlobSource>(cfg: &mut web::ServiceConfig) {
+pub fn routes<S: BlobStore + BlobSource + BlobSink>(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(dispatch::<S>));
 }
 
-async fn dispatch<S: BlobStore + BlobSource>(
+async fn dispatch<S: BlobStore + BlobSource + BlobSink>(
     state: web::Data<AppState<S>>,
     request: actix_web::HttpRequest,
     payload: web::Payload,
@@ -82,7 +84,7 @@ async fn not_found() -> HttpResponse {
     )
 }
 
-async fn invoke<S: BlobStore + BlobSource>(
+async fn invoke<S: BlobStore + BlobSource + BlobSink>(
     state: web::Data<AppState<S>>,
     function: String,
     request: actix_web::HttpRequest,
@@ -195,6 +197,10 @@ impl Application {
         let state = Arc::new(AppState {
             archiver: Archiver::new(store, config.containers.clone()),
             budget: config.budget,
+            compaction: timer::CompactionSettings {
+                lookback_hours: config.compact_lookback_hours,
+                time_limit: config.compact_time_limit,
+            },
         });
         // The host only ever calls 127.0.0.1; nothing else should reach the handler. Port 0 (tests)
         // takes a free port, which the ready line reports.
@@ -233,7 +239,7 @@ impl Application {
 /// One worker: the handler waits on storage almost all the time, and on 1–2 cores a second worker
 /// costs more in cross-thread wake-ups than it gains (BENCHMARKS.md). actix's own signal handling is
 /// off: [`stop_on_signal`] drives the shutdown, so its grace period is ours.
-fn serve<S: BlobStore + BlobSource>(
+fn serve<S: BlobStore + BlobSource + BlobSink>(
     listener: TcpListener,
     state: Arc<AppState<S>>,
     grace: Duration,

@@ -5,11 +5,15 @@
 use super::functions::Job;
 use super::protocol::{read_timer, InvocationResult, TimerInfo};
 use super::{json_error, json_response, AppState};
+use crate::analytics::compact::Compactor;
+use crate::analytics::hour_start;
 use crate::deadletter::{self, BlobResult, RecoverOptions};
-use crate::storage::{BlobSource, BlobStore};
+use crate::storage::{BlobSink, BlobSource, BlobStore};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 use tokio::time::Instant;
 
 /// What a job reports: one line per step worth showing in the host's invocation log.
@@ -18,7 +22,7 @@ pub struct JobReport {
     pub logs: Vec<String>,
 }
 
-pub async fn invoke<S: BlobStore + BlobSource>(
+pub async fn invoke<S: BlobStore + BlobSource + BlobSink>(
     state: &AppState<S>,
     function: &str,
     job: Job,
@@ -34,14 +38,24 @@ pub async fn invoke<S: BlobStore + BlobSource>(
     answer(function, run(state, job, timer).await)
 }
 
-async fn run<S: BlobStore + BlobSource>(
+/// What the compaction timer covers.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionSettings {
+    /// Closed hours this far back are checked for changed records (`ARCHIVE_COMPACT_LOOKBACK_HOURS`).
+    pub lookback_hours: u32,
+    /// The run stops after this long and leaves the rest to the next run (under `functionTimeout`).
+    pub time_limit: Duration,
+}
+
+async fn run<S: BlobStore + BlobSource + BlobSink>(
     state: &AppState<S>,
     job: Job,
-    _timer: TimerInfo,
+    timer: TimerInfo,
 ) -> anyhow::Result<JobReport> {
     match job {
         // Every run takes whatever is not recovered yet, so a missed run (IsPastDue) needs nothing more.
         Job::RecoverDeadLetters => recover_dead_letters(state).await,
+        Job::CompactArchive => compact_archive(state, timer).await,
     }
 }
 
@@ -87,6 +101,61 @@ async fn recover_dead_letters<S: BlobStore + BlobSource>(state: &AppState<S>) ->
         anyhow::bail!("{failed}");
     }
     Ok(JobReport { logs })
+}
+
+/// Compacts the closed hours of the lookback whose records changed, and every kind's undated
+/// records. A run the host reports as past due (the app was down) also covers the lookback before
+/// the last run it knows of.
+async fn compact_archive<S: BlobStore + BlobSource + BlobSink>(
+    state: &AppState<S>,
+    timer: TimerInfo,
+) -> anyhow::Result<JobReport> {
+    let deadline = tokio::time::Instant::now() + state.compaction.time_limit;
+    let now = OffsetDateTime::now_utc();
+    let lookback = time::Duration::hours(i64::from(state.compaction.lookback_hours));
+    let mut from = hour_start(now) - lookback;
+    if timer.is_past_due {
+        let last = timer
+            .schedule_status
+            .as_ref()
+            .and_then(|s| s.last.as_deref())
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        if let Some(last) = last {
+            from = from.min(hour_start(last) - lookback);
+        }
+    }
+    let compactor = Compactor::new(state.archiver.store(), state.archiver.containers());
+    let partitions = compactor
+        .partitions(from, now, now, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not find the kinds to compact: {e}"))?;
+    let mut logs = vec![];
+    let report = compactor
+        .run(&partitions, deadline, |partition, result| match result {
+            Ok(crate::analytics::compact::Outcome::Written { rows, replaced, .. }) => logs.push(format!(
+                "{} {}: {rows} rows -> {}",
+                if *replaced { "replaced" } else { "wrote" },
+                partition.label(),
+                partition.target_name()
+            )),
+            Err(e) => logs.push(format!("{} failed: {e}", partition.label())),
+            Ok(_) => {}
+        })
+        .await;
+    let summary = report.summary();
+    if report.failed.is_empty() {
+        logs.push(summary);
+        Ok(JobReport { logs })
+    } else {
+        for line in &logs {
+            tracing::warn!(function = "CompactArchive", "{line}");
+        }
+        Err(anyhow::anyhow!(
+            "{summary}; first failure: {} ({})",
+            report.failed[0].0,
+            report.failed[0].1
+        ))
+    }
 }
 
 /// A job's result as the host reads it: 200 with its logs, or 500 with the cause chain (also on

@@ -3,7 +3,10 @@
 
 use super::sas::{redact, AccountSasPolicy};
 use super::{cause_chain, event_hashes_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
-use super::{BlobSource, Claim, EventHashes, ListPage, ListedBlob, ReadBlob};
+use super::{
+    BlobSink, BlobSource, Claim, EventHashes, JobBlob, ListPage, ListedBlob, ReadBlob, WriteCondition,
+    WriteOutcome,
+};
 use super::{META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_CANONICAL_SHA256, META_EVENT_SHA256};
 use crate::config::StorageAuth;
 use azure_core::credentials::TokenCredential;
@@ -15,7 +18,8 @@ use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions
 use azure_storage_blob::models::{
     BlobClientAcquireLeaseOptions, BlobClientAcquireLeaseResultHeaders, BlobClientDownloadOptions,
     BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobContainerClientListBlobsOptions,
-    BlockBlobClientUploadOptions, ListBlobsIncludeItem,
+    BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
+    BlockBlobClientUploadOptions, BlockLookupList, ListBlobsIncludeItem,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::StreamExt;
@@ -382,6 +386,130 @@ impl BlobSource for AzureBlobStore {
         let bytes = download.body.collect().await.map_err(from_azure)?.to_vec();
         Ok(Some(ReadBlob { bytes, etag }))
     }
+}
+
+impl BlobSink for AzureBlobStore {
+    async fn put_whole(&self, blob: JobBlob<'_>, body: Vec<u8>) -> Result<WriteOutcome, StorageError> {
+        let (if_match, if_none_match) = condition_headers(blob.condition);
+        let options = BlockBlobClientUploadOptions {
+            // One request; without this the SDK asks the OS for its parallelism on every upload.
+            parallel: std::num::NonZeroUsize::new(1),
+            if_match,
+            if_none_match,
+            blob_content_type: Some(blob.content_type.to_owned()),
+            metadata: Some(blob.metadata.clone()),
+            ..Default::default()
+        };
+        let body = azure_core::Bytes::from(body);
+        let mut created_container = false;
+        loop {
+            let result = self
+                .container(blob.container)
+                .blob_client(blob.name)
+                .block_blob_client()
+                .upload(body.clone().into(), Some(options.clone()))
+                .await;
+            return match result {
+                Ok(done) => Ok(WriteOutcome::Written {
+                    etag: done.etag.map(|e| bare_etag(e.as_ref())).unwrap_or_default(),
+                }),
+                Err(e) if lost_the_race(&e) => Ok(WriteOutcome::ConditionFailed),
+                Err(e) if !created_container && error_code(&e) == Some("ContainerNotFound") => {
+                    self.create_container(blob.container).await?;
+                    created_container = true;
+                    continue;
+                }
+                Err(e) => Err(from_azure(e)),
+            };
+        }
+    }
+
+    async fn stage_block(
+        &self,
+        container: &str,
+        name: &str,
+        block_id: &str,
+        body: Vec<u8>,
+    ) -> Result<(), StorageError> {
+        let client = self.container(container).blob_client(name).block_blob_client();
+        let length = body.len() as u64;
+        // Shared, not copied, when the request is sent again.
+        let body = azure_core::Bytes::from(body);
+        let mut created_container = false;
+        loop {
+            let content: RequestContent<azure_core::Bytes, azure_core::http::NoFormat> = body.clone().into();
+            let result = client
+                .stage_block(block_id.as_bytes(), length, content, None)
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if !created_container && error_code(&e) == Some("ContainerNotFound") => {
+                    self.create_container(container).await?;
+                    created_container = true;
+                    continue;
+                }
+                Err(e) => Err(from_azure(e)),
+            };
+        }
+    }
+
+    async fn commit_blocks(
+        &self,
+        blob: JobBlob<'_>,
+        block_ids: &[String],
+    ) -> Result<WriteOutcome, StorageError> {
+        let (if_match, if_none_match) = condition_headers(blob.condition);
+        let options = BlockBlobClientCommitBlockListOptions {
+            if_match,
+            if_none_match,
+            blob_content_type: Some(blob.content_type.to_owned()),
+            metadata: Some(blob.metadata.clone()),
+            ..Default::default()
+        };
+        let list = BlockLookupList {
+            latest: Some(block_ids.iter().map(|id| id.as_bytes().to_vec()).collect()),
+            ..Default::default()
+        };
+        let content = list.try_into().map_err(from_azure)?;
+        match self
+            .container(blob.container)
+            .blob_client(blob.name)
+            .block_blob_client()
+            .commit_block_list(content, Some(options))
+            .await
+        {
+            Ok(response) => Ok(WriteOutcome::Written {
+                etag: response
+                    .etag()
+                    .ok()
+                    .flatten()
+                    .map(|e| bare_etag(e.as_ref()))
+                    .unwrap_or_default(),
+            }),
+            Err(e) if lost_the_race(&e) || error_code(&e) == Some("InvalidBlockList") => {
+                Ok(WriteOutcome::ConditionFailed)
+            }
+            Err(e) => Err(from_azure(e)),
+        }
+    }
+}
+
+/// `If-Match` and `If-None-Match` for a condition, ETags quoted as in HTTP headers.
+fn condition_headers(
+    condition: &WriteCondition,
+) -> (Option<azure_core::http::Etag>, Option<azure_core::http::Etag>) {
+    match condition {
+        WriteCondition::Absent => (None, Some("*".into())),
+        WriteCondition::Matches(etag) => (Some(format!("\"{}\"", bare_etag(etag)).into()), None),
+    }
+}
+
+/// 412 (the ETag changed) or 409 (the blob appeared meanwhile): another writer was first.
+fn lost_the_race(e: &azure_core::Error) -> bool {
+    matches!(
+        e.http_status(),
+        Some(StatusCode::PreconditionFailed | StatusCode::Conflict)
+    )
 }
 
 /// ETags without the quotes headers carry: listings give them bare, and one form compares equal.

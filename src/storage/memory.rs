@@ -2,8 +2,8 @@
 //! algorithm, the ingestion core, the host layer). The proof against real storage is `tests/api`.
 
 use super::{
-    event_hashes_of_record, BlobSource, BlobStore, Claim, EventHashes, ListPage, ListedBlob, NewBlob,
-    PutOutcome, ReadBlob,
+    event_hashes_of_record, BlobSink, BlobSource, BlobStore, Claim, EventHashes, JobBlob, ListPage,
+    ListedBlob, NewBlob, PutOutcome, ReadBlob, WriteCondition, WriteOutcome,
 };
 use super::{
     StorageError, META_ARCHIVED_AT, META_CONTENT_SHA256, META_EVENT_CANONICAL_SHA256, META_EVENT_SHA256,
@@ -31,6 +31,10 @@ pub struct MemoryStore {
     requests: AtomicUsize,
     /// Source of ETags and lease ids.
     versions: AtomicUsize,
+    /// Staged, uncommitted blocks by (container, name, block id).
+    blocks: Mutex<HashMap<(String, String, String), Vec<u8>>>,
+    /// Writes through [`BlobSink`] that took effect.
+    writes: AtomicUsize,
 }
 
 impl MemoryStore {
@@ -78,6 +82,63 @@ impl MemoryStore {
             .lock()
             .unwrap()
             .insert((container.to_owned(), name.to_owned()), blob);
+    }
+
+    /// A stored blob's metadata, if it exists.
+    pub fn metadata_of(&self, container: &str, name: &str) -> Option<HashMap<String, String>> {
+        self.get(container, name).map(|b| b.metadata)
+    }
+
+    /// A stored blob's bytes, if it exists.
+    pub fn bytes_of(&self, container: &str, name: &str) -> Option<Vec<u8>> {
+        self.bytes(container, name)
+    }
+
+    /// Writes that went through [`BlobSink`] and took effect.
+    pub fn job_writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Writes a record with the metadata the archive gives it, for tests of the jobs that read it.
+    pub fn insert_record(&self, container: &str, name: &str, body: &[u8], archived_at: &str) {
+        let hashes = event_hashes_of_record(body);
+        let canonical = hashes.canonical_sha256.unwrap_or_default();
+        self.put(
+            container,
+            name,
+            body,
+            &[
+                (META_EVENT_SHA256, &hashes.sha256),
+                (META_EVENT_CANONICAL_SHA256, &canonical),
+                (META_ARCHIVED_AT, archived_at),
+            ],
+        );
+    }
+
+    /// Stores `body` if `condition` holds for the blob as it is now, all under one lock.
+    fn write_if(&self, blob: JobBlob<'_>, body: Vec<u8>) -> WriteOutcome {
+        let key = (blob.container.to_owned(), blob.name.to_owned());
+        let mut blobs = self.blobs.lock().unwrap();
+        let current = blobs.get(&key).map(|b| b.etag.clone());
+        let holds = match blob.condition {
+            WriteCondition::Absent => current.is_none(),
+            WriteCondition::Matches(etag) => current.as_deref() == Some(etag.as_str()),
+        };
+        if !holds {
+            return WriteOutcome::ConditionFailed;
+        }
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        let etag = self.next_version();
+        blobs.insert(
+            key,
+            Blob {
+                bytes: body,
+                metadata: blob.metadata.clone(),
+                etag: etag.clone(),
+                lease: None,
+            },
+        );
+        WriteOutcome::Written { etag }
     }
 
     pub fn requests(&self) -> usize {
@@ -272,6 +333,51 @@ impl BlobSource for MemoryStore {
             etag: blob.etag,
             bytes: blob.bytes,
         }))
+    }
+}
+
+impl BlobSink for MemoryStore {
+    async fn put_whole(&self, blob: JobBlob<'_>, body: Vec<u8>) -> Result<WriteOutcome, StorageError> {
+        self.request().await;
+        self.fails(blob.name)?;
+        Ok(self.write_if(blob, body))
+    }
+
+    async fn stage_block(
+        &self,
+        container: &str,
+        name: &str,
+        block_id: &str,
+        body: Vec<u8>,
+    ) -> Result<(), StorageError> {
+        self.request().await;
+        self.fails(name)?;
+        let key = (container.to_owned(), name.to_owned(), block_id.to_owned());
+        self.blocks.lock().unwrap().insert(key, body);
+        Ok(())
+    }
+
+    async fn commit_blocks(
+        &self,
+        blob: JobBlob<'_>,
+        block_ids: &[String],
+    ) -> Result<WriteOutcome, StorageError> {
+        self.request().await;
+        let mut blocks = self.blocks.lock().unwrap();
+        let key = |id: &String| (blob.container.to_owned(), blob.name.to_owned(), id.clone());
+        let mut body = vec![];
+        for id in block_ids {
+            match blocks.get(&key(id)) {
+                Some(block) => body.extend_from_slice(block),
+                None => return Ok(WriteOutcome::ConditionFailed),
+            }
+        }
+        let outcome = self.write_if(blob, body);
+        if matches!(outcome, WriteOutcome::Written { .. }) {
+            // Committing drops every uncommitted block of the blob, as storage does.
+            blocks.retain(|(c, n, _), _| !(c == blob.container && n == blob.name));
+        }
+        Ok(outcome)
     }
 }
 

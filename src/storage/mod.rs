@@ -248,6 +248,66 @@ pub trait BlobSource: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<ReadBlob>, StorageError>> + Send;
 }
 
+/// When a write may take effect: the optimistic concurrency of the jobs that replace what they
+/// wrote before (compaction). A write whose condition does not hold changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Only if no blob of that name exists (`If-None-Match: *`).
+    Absent,
+    /// Only if the blob still has this ETag (`If-Match`), i.e. nobody replaced it since it was read.
+    Matches(String),
+}
+
+/// What a conditional write found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written; the blob's new ETag.
+    Written { etag: String },
+    /// The condition did not hold (someone else wrote first); nothing was changed.
+    ConditionFailed,
+}
+
+/// A blob written whole by a job, with its content type and metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct JobBlob<'a> {
+    pub container: &'a str,
+    pub name: &'a str,
+    pub content_type: &'a str,
+    pub metadata: &'a HashMap<String, String>,
+    pub condition: &'a WriteCondition,
+}
+
+/// Writing files that the jobs build (compaction's Parquet): one request for a small file, or blocks
+/// staged one by one and committed at once, so a large file never has to be held in memory whole.
+/// Either way the blob changes in one step: readers see the old content or the new, never a mix.
+pub trait BlobSink: Send + Sync + 'static {
+    /// Writes `body` as the whole blob in one request, if `blob.condition` holds.
+    fn put_whole(
+        &self,
+        blob: JobBlob<'_>,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<WriteOutcome, StorageError>> + Send;
+
+    /// Uploads one block of a blob being written; nothing is visible until [`BlobSink::commit_blocks`].
+    /// Block ids of one blob must all have the same length.
+    fn stage_block(
+        &self,
+        container: &str,
+        name: &str,
+        block_id: &str,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Makes the staged blocks, in this order, the blob's content, if `blob.condition` holds. A block
+    /// list that storage no longer has (another writer committed the blob meanwhile, which drops every
+    /// uncommitted block) is reported as [`WriteOutcome::ConditionFailed`] too.
+    fn commit_blocks(
+        &self,
+        blob: JobBlob<'_>,
+        block_ids: &[String],
+    ) -> impl Future<Output = Result<WriteOutcome, StorageError>> + Send;
+}
+
 /// The event hashes of a stored record's bytes, computed from its `event`; a blob that is not a
 /// record hashes as a whole, which never matches an event, so it is kept and the new event goes
 /// beside it.

@@ -567,6 +567,18 @@ impl Storage {
         }
     }
 
+    /// A blob's ETag (without quotes), from a HEAD request.
+    pub async fn etag(&self, container: &str, name: &str) -> String {
+        let url = format!("{}/{container}/{name}?{}", blob_endpoint(self.port), self.sas);
+        let response = self.http.head(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200, "HEAD {container}/{name}");
+        response.headers()["etag"]
+            .to_str()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    }
+
     /// A blob's bytes only.
     pub async fn bytes(&self, container: &str, name: &str) -> Vec<u8> {
         let url = format!("{}/{container}/{name}?{}", blob_endpoint(self.port), self.sas);

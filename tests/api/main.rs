@@ -2,6 +2,7 @@
 //! a real Azurite. One binary, one shared Azurite, one set of containers per test.
 
 mod batches;
+mod compaction;
 mod deadletter;
 mod delivery;
 mod faults;
