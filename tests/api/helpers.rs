@@ -197,7 +197,11 @@ pub fn shared_azurite() -> u16 {
         // PR_SET_PDEATHSIG fires when the *thread* that spawned the child ends, and test threads end
         // with their test: spawn from a thread that lives as long as the process.
         std::thread::spawn(move || {
-            let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join("azurite-shared");
+            // A folder of this process's own: two test runs at once in one checkout each start their
+            // shared Azurite, and two Azurites in one folder overwrite each other's database.
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+            remove_folders_of_ended_runs(root);
+            let folder = root.join(format!("azurite-shared-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&folder);
             std::fs::create_dir_all(&folder).unwrap();
             let azurite = Azurite::start(&folder);
@@ -209,6 +213,26 @@ pub fn shared_azurite() -> u16 {
         rx.recv_timeout(Duration::from_secs(60))
             .expect("Azurite did not start within 60 s")
     })
+}
+
+/// Shared-Azurite folders of test processes that have ended (`azurite-shared-{pid}`).
+fn remove_folders_of_ended_runs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("azurite-shared-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn wait_for_port(port: u16, limit: Duration, child: &mut Child, what: &str) {
