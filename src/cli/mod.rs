@@ -58,31 +58,22 @@ pub fn run() -> ExitCode {
         Command::Send(args) => block_on(send::run(args)),
         Command::Recover(args) => block_on(recover::run(args)),
         Command::Compact(args) => {
-            let config = match Config::from_env() {
+            let config = match load_config() {
                 Ok(config) => config,
-                Err(e) => {
-                    eprintln!("configuration error: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             telemetry::init(&config.log_filter);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("could not start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(compact::run(args, &config)) {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::FAILURE,
-                Err(e) => {
-                    eprintln!("{e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            block_on(compact::run(args, &config))
         }
     }
+}
+
+/// The settings, or the exit code after saying on stderr which setting to fix.
+fn load_config() -> Result<Config, ExitCode> {
+    Config::from_env().map_err(|e| {
+        eprintln!("configuration error: {e}");
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs a command's future: exit 0 when it says all went well, 1 otherwise (and on an error, which
@@ -108,12 +99,9 @@ fn block_on(command: impl std::future::Future<Output = anyhow::Result<bool>>) ->
 /// Exits non-zero on any fatal error: the host restarts a handler that exits non-zero, but not one
 /// that exits 0. The one-line reason goes to stderr, which the host reports as an error.
 fn serve() -> ExitCode {
-    let config = match Config::from_env() {
+    let config = match load_config() {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     telemetry::init(&config.log_filter);
     let app = match Application::build(&config) {

@@ -54,30 +54,11 @@ async fn archive(app: &TestApp, events: &[Value]) {
 
 /// `handler compact ARGS` against `storage_port` with the app's containers.
 fn compact_command(containers: &Containers, storage_port: u16, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
-    for inherited in [
-        "ARCHIVE_STORAGE",
-        "AzureWebJobsStorage",
-        "ARCHIVE_LOG",
-        "RUST_LOG",
-    ] {
-        command.env_remove(inherited);
-    }
+    let mut command = handler_command(storage_port, containers);
     command
         .arg("compact")
         .args(args)
-        .env("ARCHIVE_STORAGE", connection_string(storage_port))
         .env("ARCHIVE_BUDGET_MS", "1500")
-        .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
-        .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
-        .env(
-            "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
-            &containers.advanced_messaging,
-        )
-        .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
-        .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
-        .env("ARCHIVE_CONTAINER_DEADLETTER", &containers.deadletter)
-        .env("ARCHIVE_CONTAINER_ANALYTICS", &containers.analytics)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command

@@ -10,7 +10,6 @@ use acs_event_archive::config::Containers;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn sms(id: &str) -> Value {
@@ -130,30 +129,8 @@ struct Ran {
 }
 
 async fn handler_recover(containers: &Containers, storage_port: u16, args: &[&str]) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
-    for inherited in [
-        "ARCHIVE_STORAGE",
-        "AzureWebJobsStorage",
-        "ARCHIVE_BUDGET_MS",
-        "ARCHIVE_LOG",
-        "RUST_LOG",
-    ] {
-        command.env_remove(inherited);
-    }
-    command
-        .arg("recover")
-        .args(args)
-        .env("ARCHIVE_STORAGE", connection_string(storage_port))
-        .env("ARCHIVE_CONTAINER_SMS", &containers.sms)
-        .env("ARCHIVE_CONTAINER_CHAT", &containers.chat)
-        .env(
-            "ARCHIVE_CONTAINER_ADVANCED_MESSAGING",
-            &containers.advanced_messaging,
-        )
-        .env("ARCHIVE_CONTAINER_OTHER", &containers.other)
-        .env("ARCHIVE_CONTAINER_QUARANTINE", &containers.quarantine)
-        .env("ARCHIVE_CONTAINER_DEADLETTER", &containers.deadletter)
-        .env("ARCHIVE_CONTAINER_ANALYTICS", &containers.analytics);
+    let mut command = handler_command(storage_port, containers);
+    command.arg("recover").args(args);
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()

@@ -298,8 +298,9 @@ pub async fn spawn_app() -> TestApp {
     .await
 }
 
-pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    let containers = unique_containers();
+/// The `handler` binary with the settings of an app on Azurite at `storage_port` with `containers`,
+/// and none of this shell's settings that the host would not pass.
+pub fn handler_command(storage_port: u16, containers: &Containers) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
     for inherited in [
         "ARCHIVE_STORAGE",
@@ -311,14 +312,21 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         command.env_remove(inherited);
     }
     command
+        .env("ARCHIVE_STORAGE", connection_string(storage_port))
+        .envs(container_env(containers));
+    command
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let containers = unique_containers();
+    let mut command = handler_command(options.storage_port, &containers);
+    command
         .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
         .env(
             "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
             "00000000-0000-0000-0000-000000000001",
         )
         .env("FUNCTIONS_APP_ROOT_PATH", project_root())
-        .env("ARCHIVE_STORAGE", connection_string(options.storage_port))
-        .envs(container_env(&containers))
         .envs(options.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
