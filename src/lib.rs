@@ -14,6 +14,7 @@ pub mod archive;
 pub mod config;
 pub mod deadletter;
 pub mod host;
+pub mod report;
 pub mod storage;
 pub mod subscriptions;
 pub mod telemetry;
