@@ -3,6 +3,7 @@
 
 mod compact;
 mod recover;
+mod report;
 mod send;
 
 use acs_event_archive::config::Config;
@@ -33,6 +34,8 @@ enum Command {
     Recover(recover::RecoverArgs),
     /// Compact closed hours of the archive into hourly Parquet in the analytics container
     Compact(compact::CompactArgs),
+    /// Report on a window of the archive: an HTML page with charts and, with --json, the figures
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -57,15 +60,22 @@ pub fn run() -> ExitCode {
         }
         Command::Send(args) => block_on(send::run(args)),
         Command::Recover(args) => block_on(recover::run(args)),
-        Command::Compact(args) => {
-            let config = match load_config() {
-                Ok(config) => config,
-                Err(code) => return code,
-            };
-            telemetry::init(&config.log_filter);
-            block_on(compact::run(args, &config))
-        }
+        Command::Compact(args) => configured(|config| async move { compact::run(args, &config).await }),
+        Command::Report(args) => configured(|config| async move { report::run(args, &config).await }),
     }
+}
+
+/// Runs a command that needs the settings (and logs as the handler does).
+fn configured<F>(command: impl FnOnce(Config) -> F) -> ExitCode
+where
+    F: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let config = match load_config() {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    telemetry::init(&config.log_filter);
+    block_on(command(config))
 }
 
 /// The settings, or the exit code after saying on stderr which setting to fix.

@@ -12,8 +12,9 @@
 //! - Per-day figures of messages count each message on the day of its first event of the kind
 //!   counted (so the days add up to the totals); per-day figures of events count events.
 //! - Texts that come from customers or channels (failure details, error messages, key phrases,
-//!   intents) have every phone-number-like run (7 or more digits, with `+`, spaces, dots, dashes or
-//!   brackets between them) replaced by `[number]`, unless identifiers are shown.
+//!   intents) have what reads as a phone number (7 or more digits after a `+`, or 9 or more digits
+//!   with single spaces, dots, dashes or brackets between them) replaced by `[number]`, unless
+//!   identifiers are shown ([`super::privacy::mask_numbers`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
