@@ -85,12 +85,13 @@ pub async fn build<S: BlobSource + BlobSink>(
     let files = analytics_files(store, containers, &kinds, &hours).await?;
     let open_from = hour_start(options.now);
     let recent_from = open_from - Duration::hours(i64::from(options.lookback_hours));
+    let hours_with_files: BTreeSet<OffsetDateTime> = files.iter().map(|(_, h)| *h).collect();
     let plan: Vec<(OffsetDateTime, SourceKind)> = hours
         .iter()
         .map(|&h| {
             let read = if h >= open_from {
                 SourceKind::Records
-            } else if h >= recent_from || !files.iter().any(|(_, fh)| *fh == h) {
+            } else if h >= recent_from || !hours_with_files.contains(&h) {
                 SourceKind::Compacted
             } else {
                 SourceKind::Parquet
