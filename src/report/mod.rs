@@ -48,7 +48,7 @@ pub struct ReportOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("could not list the analytics files: {0}")]
+    #[error("could not list what the window holds: {0}")]
     Listing(#[source] StorageError),
     #[error("could not compact {partition} before reading it: {cause}")]
     Compact {
@@ -100,21 +100,48 @@ pub async fn build<S: BlobSource + BlobSink>(
         })
         .collect();
 
-    // Compact what needs it; then every closed hour is read from its files.
+    // Compact what needs it; then every closed hour is read from its files. An old hour without
+    // files is compacted only for the kinds that have records that day (one capped listing per kind
+    // and day), so a quiet night costs a request per kind, not a listing per kind and hour.
     let compactor = Compactor::new(store, containers);
-    let to_compact: Vec<Partition> = plan
-        .iter()
-        .filter(|(_, read)| *read == SourceKind::Compacted)
-        .flat_map(|(h, _)| {
-            kinds
-                .iter()
-                .map(move |(family, kind)| partition(*family, kind, *h))
-        })
-        .collect();
+    let mut to_compact: Vec<Partition> = vec![];
+    let mut day_has_records: BTreeMap<(String, time::Date), bool> = BTreeMap::new();
+    for (h, read) in &plan {
+        if *read != SourceKind::Compacted {
+            continue;
+        }
+        let recent = *h >= recent_from;
+        for (family, kind) in &kinds {
+            let p = partition(*family, kind, *h);
+            if !recent {
+                let key = (kind.clone(), h.date());
+                let has = match day_has_records.get(&key) {
+                    Some(has) => *has,
+                    None => {
+                        let day = format!(
+                            "{kind}/{:04}/{:02}/{:02}/",
+                            h.year(),
+                            u8::from(h.month()),
+                            h.day()
+                        );
+                        let has = store
+                            .any_under(containers.for_family(*family), &day)
+                            .await
+                            .map_err(ReportError::Listing)?;
+                        day_has_records.insert(key, has);
+                        has
+                    }
+                };
+                if !has {
+                    continue;
+                }
+            }
+            to_compact.push(p);
+        }
+    }
     if !to_compact.is_empty() {
         progress(&format!(
-            "compacting {} hours first ({} partitions)",
-            to_compact.len() / kinds.len().max(1),
+            "compacting {} partitions first (hours not compacted yet)",
             to_compact.len()
         ));
     }

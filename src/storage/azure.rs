@@ -361,6 +361,29 @@ impl BlobSource for AzureBlobStore {
         })
     }
 
+    async fn any_under(&self, container: &str, prefix: &str) -> Result<bool, StorageError> {
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.to_owned()),
+            maxresults: Some(1),
+            ..Default::default()
+        };
+        let mut pages = self
+            .container(container)
+            .list_blobs(Some(options))
+            .map_err(from_azure)?
+            .into_pages();
+        match pages.next().await {
+            None => Ok(false),
+            Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => Ok(false),
+            Some(page) => Ok(!page
+                .map_err(from_azure)?
+                .into_model()
+                .map_err(from_azure)?
+                .blob_items
+                .is_empty()),
+        }
+    }
+
     async fn read(&self, container: &str, name: &str) -> Result<Option<ReadBlob>, StorageError> {
         let options = BlobClientDownloadOptions {
             // One request: without this the SDK asks the OS for its parallelism on every download.

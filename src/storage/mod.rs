@@ -240,6 +240,16 @@ pub trait BlobSource: Send + Sync + 'static {
         marker: Option<&str>,
     ) -> impl Future<Output = Result<ListPage, StorageError>> + Send;
 
+    /// Whether any blob's name starts with `prefix`; one small request where the store can cap a
+    /// listing at one name.
+    fn any_under(
+        &self,
+        container: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send {
+        async move { Ok(!self.list_page(container, prefix, None).await?.blobs.is_empty()) }
+    }
+
     /// The blob's bytes, or `None` when it does not exist.
     fn read(
         &self,
