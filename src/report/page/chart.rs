@@ -141,7 +141,7 @@ fn draw_bars(out: &mut String, labels: &[String], values: &[u64], colours: &[RGB
         .label_style(label_style(13))
         .draw()?;
     let band = chart.plotting_area().dim_in_pixel().1 as f64 / n as f64;
-    let margin = gap(band * 2.0);
+    let margin = gap(band);
     chart.draw_series((0..n).map(|row| {
         let s = segment_of(row);
         let mut bar = Rectangle::new(
