@@ -65,10 +65,9 @@ type Drawn = Result<Vec<usize>, Box<dyn std::error::Error>>;
 
 /// The chart as an `<svg>` element with its marks tagged, or why it could not be drawn.
 pub fn svg(chart: &Chart) -> Result<String, String> {
-    assert!(
-        chart.rows() > 0,
-        "a chart of no rows is shown as \"no events\", not drawn"
-    );
+    if chart.rows() == 0 {
+        return Err("no rows to draw".to_owned());
+    }
     let mut out = String::new();
     let drawn = match chart {
         Chart::Bars {
@@ -80,7 +79,7 @@ pub fn svg(chart: &Chart) -> Result<String, String> {
         Chart::LineDays { days, series } => draw_line_days(&mut out, days, series),
     };
     let rows = drawn.map_err(|e| e.to_string())?;
-    Ok(tag_marks(&out, &rows))
+    tag_marks(&out, &rows)
 }
 
 fn label_style(size: u32) -> TextStyle<'static> {
@@ -244,17 +243,14 @@ fn draw_line_days(out: &mut String, days: &[String], series: &[Series]) -> Drawn
     day_axis(&mut chart, days)?;
     let mut rows = Vec::new();
     for s in series {
-        let points = || (0..n).map(|d| (SegmentValue::CenterOf(d), s.values[d]));
+        let points: Vec<_> = (0..n).map(|d| (SegmentValue::CenterOf(d), s.values[d])).collect();
         chart.draw_series(std::iter::once(PathElement::new(
-            points().collect::<Vec<_>>(),
+            points,
             s.colour.stroke_width(2),
         )))?;
-        chart.draw_series(points().map(|p| {
-            rows.push(match p.0 {
-                SegmentValue::CenterOf(d) => d,
-                _ => unreachable!("points are drawn at day centres"),
-            });
-            Circle::new(p, 3, s.colour.filled())
+        chart.draw_series((0..n).map(|d| {
+            rows.push(d);
+            Circle::new((SegmentValue::CenterOf(d), s.values[d]), 3, s.colour.filled())
         }))?;
     }
     root.present()?;
@@ -266,17 +262,17 @@ fn hex(colour: &RGBColor) -> String {
 }
 
 /// Tags the palette-filled `<rect>` and `<circle>` elements of plotters' output, in order, with the
-/// rows recorded while drawing them; and lets the SVG scale with the page (its viewBox stays).
-fn tag_marks(svg: &str, rows: &[usize]) -> String {
+/// rows recorded while drawing them; and gives the SVG its role for screen readers.
+fn tag_marks(svg: &str, rows: &[usize]) -> Result<String, String> {
     let fills: Vec<String> = PALETTE.iter().map(|c| format!("fill=\"{}\"", hex(c))).collect();
     let mut out = String::with_capacity(svg.len() + rows.len() * 32);
     let mut next = rows.iter();
     for line in svg.lines() {
-        // Plotters writes one element per line.
+        // Plotters writes one element per line, and escapes every text it writes.
         let is_shape = line.starts_with("<rect ") || line.starts_with("<circle ");
         if is_shape && fills.iter().any(|f| line.contains(f.as_str())) {
-            let row = next.next().expect("more palette-filled shapes than marks drawn");
-            let (tag, rest) = line.split_once(' ').expect("an element with attributes");
+            let row = next.next().ok_or("more palette-filled shapes than marks drawn")?;
+            let (tag, rest) = line.split_once(' ').ok_or("an element without attributes")?;
             out.push_str(&format!("{tag} class=\"mark\" data-row=\"{row}\" {rest}\n"));
         } else if let Some(rest) = line.strip_prefix("<svg ") {
             out.push_str("<svg role=\"img\" ");
@@ -287,11 +283,10 @@ fn tag_marks(svg: &str, rows: &[usize]) -> String {
             out.push('\n');
         }
     }
-    assert!(
-        next.next().is_none(),
-        "fewer palette-filled shapes than marks drawn"
-    );
-    out
+    if next.next().is_some() {
+        return Err("fewer palette-filled shapes than marks drawn".to_owned());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -375,6 +370,22 @@ mod tests {
         let svg = svg(&chart).unwrap();
         assert!(!svg.contains("width=\"-"), "{svg}");
         assert_eq!(marks(&svg).len(), n);
+    }
+
+    #[test]
+    fn a_chart_of_no_rows_or_of_marks_that_do_not_match_is_an_error_not_a_panic() {
+        let chart = Chart::Bars {
+            labels: vec![],
+            values: vec![],
+            colours: vec![],
+        };
+        assert!(svg(&chart).is_err());
+        let drawn = "<svg x=\"1\">\n<rect x=\"0\" fill=\"#0072B2\"/>\n</svg>\n";
+        assert!(tag_marks(drawn, &[]).is_err());
+        assert!(tag_marks(drawn, &[0, 1]).is_err());
+        assert!(tag_marks(drawn, &[0])
+            .unwrap()
+            .contains("<rect class=\"mark\" data-row=\"0\" x="));
     }
 
     #[test]
