@@ -62,31 +62,91 @@ pub fn port_from_ready_line(line: &str) -> Option<u16> {
     rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
-/// Installs the pinned Azurite into the project's node_modules once, if it is not there yet.
-fn ensure_azurite_installed() -> PathBuf {
-    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
-    INSTALLED
-        .get_or_init(|| {
-            let root = project_root();
-            let bin = root.join("node_modules/azurite/dist/src/blob/main.js");
-            let manifest = root.join("node_modules/azurite/package.json");
-            let installed = std::fs::read_to_string(&manifest)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .and_then(|v| v["version"].as_str().map(str::to_owned));
-            if installed.as_deref() != Some(AZURITE_VERSION) || !bin.exists() {
-                let status = Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(root)
-                    .stdout(Stdio::null())
-                    .status()
-                    .unwrap_or_else(|e| panic!("Azurite is not installed and npm could not be run ({e}): install Node.js and npm, then run `npm ci` in {}", root.display()));
-                assert!(status.success(), "`npm ci` failed in {}: the tests need Azurite {AZURITE_VERSION} from package-lock.json", root.display());
-            }
-            assert!(bin.exists(), "Azurite's blob entry point {} is missing after npm ci", bin.display());
-            bin
+/// An exclusive lock on `.tools/.{name}.lock`, held until dropped: two test runs at once in one
+/// checkout install a tool once, the second waiting for the first.
+pub struct ToolsLock {
+    _file: std::fs::File,
+}
+
+impl ToolsLock {
+    pub fn take(name: &str) -> ToolsLock {
+        use std::os::fd::AsRawFd;
+        let tools = project_root().join(".tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        let path = tools.join(format!(".{name}.lock"));
+        let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // SAFETY: flock on a descriptor this File owns; the lock goes with the descriptor on drop.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(
+            locked,
+            0,
+            "flock {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+        ToolsLock { _file: file }
+    }
+}
+
+/// The packages of package.json's devDependencies (exact versions) that node_modules lacks or has
+/// at another version, as `name@version`.
+fn node_packages_missing(root: &Path) -> Vec<String> {
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(root.join("package.json")).unwrap())
+        .expect("package.json is not JSON");
+    let pinned = manifest["devDependencies"]
+        .as_object()
+        .expect("package.json has no devDependencies");
+    pinned
+        .iter()
+        .filter(|(name, version)| {
+            let installed =
+                std::fs::read_to_string(root.join("node_modules").join(name).join("package.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+            installed.as_ref().map(|v| &v["version"]) != Some(*version)
         })
-        .clone()
+        .map(|(name, version)| format!("{name}@{}", version.as_str().unwrap_or("?")))
+        .collect()
+}
+
+/// The project's node_modules with every pinned package (Azurite, playwright-core) in it, installed
+/// with `npm ci` once if one is missing. Under a lock, since `npm ci` empties node_modules first.
+pub fn node_modules() -> &'static Path {
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let root = project_root();
+        let _lock = ToolsLock::take("npm");
+        let missing = node_packages_missing(root);
+        if !missing.is_empty() {
+            let status = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(root)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap_or_else(|e| panic!("{} not installed and npm could not be run ({e}): install Node.js and npm, then run `npm ci` in {}", missing.join(", "), root.display()));
+            assert!(status.success(), "`npm ci` failed in {}: the tests need {} from package-lock.json", root.display(), missing.join(", "));
+        }
+        let missing = node_packages_missing(root);
+        assert!(missing.is_empty(), "{} still missing from node_modules after npm ci", missing.join(", "));
+        root.join("node_modules")
+    })
+}
+
+/// The pinned Azurite's blob entry point.
+fn ensure_azurite_installed() -> PathBuf {
+    let manifest = std::fs::read_to_string(node_modules().join("azurite/package.json")).unwrap();
+    let version = serde_json::from_str::<Value>(&manifest).unwrap()["version"].clone();
+    assert_eq!(
+        version, AZURITE_VERSION,
+        "package.json pins another Azurite than AZURITE_VERSION"
+    );
+    let bin = node_modules().join("azurite/dist/src/blob/main.js");
+    assert!(
+        bin.exists(),
+        "Azurite's blob entry point {} is missing after npm ci",
+        bin.display()
+    );
+    bin
 }
 
 /// A real Azurite blob service on a loopback port, killed on drop.

@@ -1,7 +1,9 @@
 //! Integration tests: the real `handler` binary, invoked as the Functions host invokes it, writing to
-//! a real Azurite. One binary, one shared Azurite, one set of containers per test.
+//! a real Azurite. One binary, one shared Azurite, one set of containers per test. The report page is
+//! checked in a real Chromium (browser.rs).
 
 mod batches;
+mod browser;
 mod compaction;
 mod deadletter;
 mod delivery;
@@ -13,6 +15,7 @@ mod hostile;
 mod outage;
 mod protocol;
 mod proxy;
+mod report_page;
 mod report_sources;
 mod security;
 mod send;
