@@ -279,7 +279,7 @@ impl Generator {
             if let Some(received) = received {
                 data.insert("receivedTimestamp".into(), json!(stamp(received)));
             }
-            let failed = u8::from(status != Some("Delivered"));
+            let failed = u8::from(matches!(status, Some("Failed" | "Expired")));
             data.insert(
                 "deliveryAttempts".into(),
                 json!([{"timestamp": stamp(t0 + Duration::milliseconds(300)), "segmentsSucceeded": 1 - failed, "segmentsFailed": failed}]),

@@ -2,6 +2,7 @@
 //! library; exit codes are decided here too.
 
 mod compact;
+mod generate;
 mod recover;
 mod send;
 
@@ -33,6 +34,8 @@ enum Command {
     Recover(recover::RecoverArgs),
     /// Compact closed hours of the archive into hourly Parquet in the analytics container
     Compact(compact::CompactArgs),
+    /// Write a seeded day of realistic ACS traffic as a JSON array for `handler send`
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(clap::Args)]
@@ -65,6 +68,7 @@ pub fn run() -> ExitCode {
             telemetry::init(&config.log_filter);
             block_on(compact::run(args, &config))
         }
+        Command::Generate(args) => generate::run(args),
     }
 }
 
