@@ -13,6 +13,7 @@ mod hostile;
 mod outage;
 mod protocol;
 mod proxy;
+mod report;
 mod security;
 mod send;
 mod shutdown;
