@@ -46,9 +46,9 @@ impl Default for TrafficOptions {
 }
 
 /// Share of conversations per family, chosen so that events split about 40 % SMS, 35 % WhatsApp,
-/// 25 % chat (a chat thread is ~75 events, an SMS conversation ~1.2, a WhatsApp one ~2.7).
-const SMS_CONVERSATIONS: f64 = 0.712;
-const WHATSAPP_CONVERSATIONS: f64 = 0.282;
+/// 25 % chat (a chat thread is ~30 events, an SMS conversation ~1.2, a WhatsApp one ~2.7).
+const SMS_CONVERSATIONS: f64 = 0.706;
+const WHATSAPP_CONVERSATIONS: f64 = 0.280;
 /// Event Grid subscriptions can use either schema; most ACS setups still use Event Grid's.
 const CLOUD_EVENTS_SHARE: f64 = 0.3;
 /// Relative traffic per UTC hour of the day: quiet nights, a morning and an evening peak.
@@ -611,9 +611,9 @@ impl Generator {
             );
         }
         // Most threads are short, a few are long.
-        let messages = 2 + (self.rng.f64().powi(3) * 60.0) as usize;
+        let messages = 2 + (self.rng.f64().powi(4) * 40.0) as usize;
         let join_at = self.chance(0.3).then(|| self.rng.usize(0..messages));
-        let leave_at = self.chance(0.15).then(|| self.rng.usize(0..messages));
+        let leave_at = self.chance(0.25).then(|| self.rng.usize(0..messages));
         let mut t = t0 + self.seconds(5.0, 60.0);
         for n in 0..messages {
             t += self.seconds(3.0, 180.0);

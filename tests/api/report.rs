@@ -191,7 +191,10 @@ fn by_message<'a, 'b>(events: &'b [Event<'a>], kinds: &[&str]) -> BTreeMap<Strin
 }
 
 fn latest<'a, 'b>(events: &[&'b Event<'a>]) -> &'b Event<'a> {
-    events.iter().max_by_key(|e| e.order()).expect("a message has events")
+    events
+        .iter()
+        .max_by_key(|e| e.order())
+        .expect("a message has events")
 }
 
 fn first_date(events: &[&Event]) -> String {
@@ -355,9 +358,11 @@ fn analysis(events: &[Event]) -> Value {
         if let Some(language) = detection.and_then(|d| field(d, "language")).and_then(text) {
             let entry = languages.entry(language).or_default();
             entry.0 += 1;
-            entry
-                .1
-                .extend(detection.and_then(|d| field(d, "confidenceScore")).and_then(Value::as_f64));
+            entry.1.extend(
+                detection
+                    .and_then(|d| field(d, "confidenceScore"))
+                    .and_then(Value::as_f64),
+            );
         }
         let list = e
             .field("extractedKeyPhrases")
@@ -524,7 +529,10 @@ fn day_arg(t: OffsetDateTime) -> String {
 async fn archive(app: &TestApp, events: &[Value]) {
     let mut by_function: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for event in events {
-        by_function.entry(function_for(event)).or_default().push(event.clone());
+        by_function
+            .entry(function_for(event))
+            .or_default()
+            .push(event.clone());
     }
     for (function, events) in by_function {
         for chunk in events.chunks(250) {
@@ -571,7 +579,11 @@ impl Reported {
         archive(&app, events).await;
         let folder = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let (from, to) = (day_arg(day), day_arg(day + Duration::DAY));
-        run_handler(&app, &["compact".into(), "--from".into(), from, "--to".into(), to], folder.path());
+        run_handler(
+            &app,
+            &["compact".into(), "--from".into(), from, "--to".into(), to],
+            folder.path(),
+        );
         Reported { app, folder, day }
     }
 
@@ -634,7 +646,10 @@ async fn busiest_threads_are_hashed_unless_identifiers_are_shown() {
     assert_eq!(threads(&shown), expected_shown);
     assert_eq!(threads(&hashed), threads(&expected_summary(&events, from, to)));
     for thread in threads(&shown).as_array().unwrap() {
-        assert!(thread["thread"].as_str().unwrap().ends_with("@thread.v2"), "{thread}");
+        assert!(
+            thread["thread"].as_str().unwrap().ends_with("@thread.v2"),
+            "{thread}"
+        );
     }
 }
 
@@ -650,80 +665,255 @@ fn expected_figures_of_a_small_hand_made_window_are_the_ones_worked_out_by_hand(
         json!({"id": id, "source": "/t", "subject": "s", "type": format!("Microsoft.Communication.{kind}"),
                "time": time, "data": data, "specversion": "1.0"})
     }
-    let participant = |id: &str| json!({"displayName": "P", "participantCommunicationIdentifier": {"rawId": id}});
-    let d2 = eg("d2", "SMSDeliveryReportReceived", "2026-11-10T09:00:04Z",
-                json!({"messageId": "m1", "deliveryStatus": "Delivered", "receivedTimestamp": "2026-11-10T09:00:03Z"}));
+    let participant =
+        |id: &str| json!({"displayName": "P", "participantCommunicationIdentifier": {"rawId": id}});
+    let d2 = eg(
+        "d2",
+        "SMSDeliveryReportReceived",
+        "2026-11-10T09:00:04Z",
+        json!({"messageId": "m1", "deliveryStatus": "Delivered", "receivedTimestamp": "2026-11-10T09:00:03Z"}),
+    );
     let events = vec![
         // SMS: one text in the window, one the second before it.
-        eg("r1", "SMSReceived", "2026-11-10T08:00:00Z", json!({"messageId": "i1", "message": "hi"})),
-        ce("r2", "SMSReceived", "2026-11-09T23:59:59.9999999Z", json!({"messageId": "i2"})),
+        eg(
+            "r1",
+            "SMSReceived",
+            "2026-11-10T08:00:00Z",
+            json!({"messageId": "i1", "message": "hi"}),
+        ),
+        ce(
+            "r2",
+            "SMSReceived",
+            "2026-11-09T23:59:59.9999999Z",
+            json!({"messageId": "i2"}),
+        ),
         // m1: the report without receivedTimestamp sorts first although its event time is later.
-        eg("d1", "SMSDeliveryReportReceived", "2026-11-10T09:10:00Z", json!({"messageId": "m1", "deliveryStatus": "Sent"})),
+        eg(
+            "d1",
+            "SMSDeliveryReportReceived",
+            "2026-11-10T09:10:00Z",
+            json!({"messageId": "m1", "deliveryStatus": "Sent"}),
+        ),
         d2.clone(),
         // m2: two failures, the later receivedTimestamp wins; PascalCase keys; numbers redacted.
-        eg("d3", "SMSDeliveryReportReceived", "2026-11-10T10:00:05Z",
-           json!({"messageId": "m2", "deliveryStatus": "Failed", "deliveryStatusDetails": "Blocked", "receivedTimestamp": "2026-11-10T10:00:00Z"})),
-        ce("d4", "smsdeliveryreportreceived", "2026-11-10T10:00:02Z",
-           json!({"MessageId": "m2", "DeliveryStatus": "Failed", "DeliveryStatusDetails": "Rejected to 555-010-9999: not reachable", "ReceivedTimestamp": "2026-11-10T10:00:05Z"})),
+        eg(
+            "d3",
+            "SMSDeliveryReportReceived",
+            "2026-11-10T10:00:05Z",
+            json!({"messageId": "m2", "deliveryStatus": "Failed", "deliveryStatusDetails": "Blocked", "receivedTimestamp": "2026-11-10T10:00:00Z"}),
+        ),
+        ce(
+            "d4",
+            "smsdeliveryreportreceived",
+            "2026-11-10T10:00:02Z",
+            json!({"MessageId": "m2", "DeliveryStatus": "Failed", "DeliveryStatusDetails": "Rejected to 555-010-9999: not reachable", "ReceivedTimestamp": "2026-11-10T10:00:05Z"}),
+        ),
         // m3: failed without details; m4: no status at all.
-        eg("d5", "SMSDeliveryReportReceived", "2026-11-10T11:00:00Z", json!({"messageId": "m3", "deliveryStatus": "Failed"})),
-        eg("d6", "SMSDeliveryReportReceived", "2026-11-10T12:00:00Z", json!({"messageId": "m4"})),
+        eg(
+            "d5",
+            "SMSDeliveryReportReceived",
+            "2026-11-10T11:00:00Z",
+            json!({"messageId": "m3", "deliveryStatus": "Failed"}),
+        ),
+        eg(
+            "d6",
+            "SMSDeliveryReportReceived",
+            "2026-11-10T12:00:00Z",
+            json!({"messageId": "m4"}),
+        ),
         // A redelivery of d2, and a report at the window's end (exclusive).
         d2,
-        eg("d7", "SMSDeliveryReportReceived", "2026-11-11T00:00:00Z", json!({"messageId": "m5", "deliveryStatus": "Delivered"})),
+        eg(
+            "d7",
+            "SMSDeliveryReportReceived",
+            "2026-11-11T00:00:00Z",
+            json!({"messageId": "m5", "deliveryStatus": "Delivered"}),
+        ),
         // WhatsApp inbound: a type in capitals, and three without a type.
-        eg("a1", "AdvancedMessageReceived", "2026-11-10T09:00:00Z", json!({"messageId": "w1", "messageType": "Text", "content": "hola"})),
-        ce("a2", "AdvancedMessageReceived", "2026-11-10T09:01:00Z", json!({"media": {"id": "x"}})),
-        eg("a3", "AdvancedMessageReceived", "2026-11-10T09:02:00Z", json!({"content": "hi", "reaction": {"emoji": "👍"}})),
-        eg("a4", "AdvancedMessageReceived", "2026-11-10T09:03:00Z", json!({"messageId": "w4", "error": {"channelCode": "131051"}})),
+        eg(
+            "a1",
+            "AdvancedMessageReceived",
+            "2026-11-10T09:00:00Z",
+            json!({"messageId": "w1", "messageType": "Text", "content": "hola"}),
+        ),
+        ce(
+            "a2",
+            "AdvancedMessageReceived",
+            "2026-11-10T09:01:00Z",
+            json!({"media": {"id": "x"}}),
+        ),
+        eg(
+            "a3",
+            "AdvancedMessageReceived",
+            "2026-11-10T09:02:00Z",
+            json!({"content": "hi", "reaction": {"emoji": "👍"}}),
+        ),
+        eg(
+            "a4",
+            "AdvancedMessageReceived",
+            "2026-11-10T09:03:00Z",
+            json!({"messageId": "w4", "error": {"channelCode": "131051"}}),
+        ),
         // o1: Sent, delivered (other spelling), READ whose event time comes before delivered's.
-        eg("s1", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T09:00:02Z",
-           json!({"messageId": "o1", "status": "Sent", "receivedTimestamp": "2026-11-10T09:00:01+00:00"})),
-        eg("s2", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T09:06:00Z",
-           json!({"messageId": "o1", "status": "delivered", "receivedTimeStamp": "2026-11-10T09:00:05+00:00"})),
-        ce("s3", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T09:05:30Z",
-           json!({"messageId": "o1", "status": "READ", "receivedTimestamp": "2026-11-10T09:05:00+00:00"})),
+        eg(
+            "s1",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T09:00:02Z",
+            json!({"messageId": "o1", "status": "Sent", "receivedTimestamp": "2026-11-10T09:00:01+00:00"}),
+        ),
+        eg(
+            "s2",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T09:06:00Z",
+            json!({"messageId": "o1", "status": "delivered", "receivedTimeStamp": "2026-11-10T09:00:05+00:00"}),
+        ),
+        ce(
+            "s3",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T09:05:30Z",
+            json!({"messageId": "o1", "status": "READ", "receivedTimestamp": "2026-11-10T09:05:00+00:00"}),
+        ),
         // o2: sent then failed; o3: failed at once; o4: failed, then a delivered without a time.
-        eg("s4", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T10:00:01Z",
-           json!({"messageId": "o2", "status": "sent", "receivedTimestamp": "2026-11-10T10:00:00+00:00"})),
-        eg("s5", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T10:00:04Z",
-           json!({"messageId": "o2", "status": "Failed", "receivedTimestamp": "2026-11-10T10:00:03+00:00",
-                  "error": {"channelCode": "131026", "channelMessage": "Message undeliverable: 15550001111 is not a WhatsApp user"}})),
-        eg("s6", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T11:00:01Z",
-           json!({"messageId": "o3", "status": "failed", "receivedTimestamp": "2026-11-10T11:00:00+00:00",
-                  "error": {"channelCode": "131047", "channelMessage": "Re-engagement message"}})),
-        eg("s7", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T12:00:01Z",
-           json!({"messageId": "o4", "status": "FAILED", "receivedTimestamp": "2026-11-10T12:00:00+00:00",
-                  "error": {"channelCode": "131026", "channelMessage": "Message undeliverable: 1 555 000 2222 is not a WhatsApp user"}})),
-        eg("s8", "AdvancedMessageDeliveryStatusUpdated", "2026-11-10T12:00:10Z", json!({"messageId": "o4", "status": "Delivered"})),
+        eg(
+            "s4",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T10:00:01Z",
+            json!({"messageId": "o2", "status": "sent", "receivedTimestamp": "2026-11-10T10:00:00+00:00"}),
+        ),
+        eg(
+            "s5",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T10:00:04Z",
+            json!({"messageId": "o2", "status": "Failed", "receivedTimestamp": "2026-11-10T10:00:03+00:00",
+                  "error": {"channelCode": "131026", "channelMessage": "Message undeliverable: 15550001111 is not a WhatsApp user"}}),
+        ),
+        eg(
+            "s6",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T11:00:01Z",
+            json!({"messageId": "o3", "status": "failed", "receivedTimestamp": "2026-11-10T11:00:00+00:00",
+                  "error": {"channelCode": "131047", "channelMessage": "Re-engagement message"}}),
+        ),
+        eg(
+            "s7",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T12:00:01Z",
+            json!({"messageId": "o4", "status": "FAILED", "receivedTimestamp": "2026-11-10T12:00:00+00:00",
+                  "error": {"channelCode": "131026", "channelMessage": "Message undeliverable: 1 555 000 2222 is not a WhatsApp user"}}),
+        ),
+        eg(
+            "s8",
+            "AdvancedMessageDeliveryStatusUpdated",
+            "2026-11-10T12:00:10Z",
+            json!({"messageId": "o4", "status": "Delivered"}),
+        ),
         // Analyses.
-        eg("n1", "AdvancedMessageAnalysisCompleted", "2026-11-10T09:00:05Z",
-           json!({"languageDetection": {"language": "English", "confidenceScore": 0.9}, "intentAnalysis": "Order tracking: where is it",
-                  "extractedKeyPhrases": ["Order", "order", "Tracking"], "sentiment": {"score": 2, "description": "negative"}})),
-        eg("n2", "AdvancedMessageAnalysisCompleted", "2026-11-10T09:10:00Z",
-           json!({"languageDetection": {"language": "English", "confidenceScore": 0.8}, "intentAnalysis": "Order tracking : again",
-                  "keyphraseExtraction": ["order", "555-013-2211"]})),
-        ce("n3", "AdvancedMessageAnalysisCompleted", "2026-11-10T09:20:00Z",
-           json!({"languageDetection": {"language": "Spanish"}, "intentAnalysis": "The customer asks to be called back at 555-013-2211.",
-                  "extractedKeyPhrases": ["pedido"], "sentiment": {"description": "negative"}})),
-        eg("n4", "AdvancedMessageAnalysisCompleted", "2026-11-10T09:30:00Z",
-           json!({"languageDetection": {"language": "Spanish", "confidenceScore": 0.95}, "intentAnalysis": "Complaint: late", "sentiment": {"score": 4}})),
+        eg(
+            "n1",
+            "AdvancedMessageAnalysisCompleted",
+            "2026-11-10T09:00:05Z",
+            json!({"languageDetection": {"language": "English", "confidenceScore": 0.9}, "intentAnalysis": "Order tracking: where is it",
+                  "extractedKeyPhrases": ["Order", "order", "Tracking"], "sentiment": {"score": 2, "description": "negative"}}),
+        ),
+        eg(
+            "n2",
+            "AdvancedMessageAnalysisCompleted",
+            "2026-11-10T09:10:00Z",
+            json!({"languageDetection": {"language": "English", "confidenceScore": 0.8}, "intentAnalysis": "Order tracking : again",
+                  "keyphraseExtraction": ["order", "555-013-2211"]}),
+        ),
+        ce(
+            "n3",
+            "AdvancedMessageAnalysisCompleted",
+            "2026-11-10T09:20:00Z",
+            json!({"languageDetection": {"language": "Spanish"}, "intentAnalysis": "The customer asks to be called back at 555-013-2211.",
+                  "extractedKeyPhrases": ["pedido"], "sentiment": {"description": "negative"}}),
+        ),
+        eg(
+            "n4",
+            "AdvancedMessageAnalysisCompleted",
+            "2026-11-10T09:30:00Z",
+            json!({"languageDetection": {"language": "Spanish", "confidenceScore": 0.95}, "intentAnalysis": "Complaint: late", "sentiment": {"score": 4}}),
+        ),
         // Chat: thread a has messages 100 (in thread and per user) and 101, thread b has 200, c none.
-        eg("c1", "ChatThreadCreated", "2026-11-10T08:00:00Z", json!({"threadId": "19:a@thread.v2"})),
-        eg("c2", "ChatMessageReceivedInThread", "2026-11-10T08:01:00Z", json!({"threadId": "19:a@thread.v2", "messageId": "100"})),
-        eg("c3", "ChatMessageReceived", "2026-11-10T08:01:01Z", json!({"threadId": "19:a@thread.v2", "messageId": "100", "recipientId": "u2"})),
-        ce("c4", "ChatMessageReceived", "2026-11-10T08:02:00Z", json!({"threadId": "19:a@thread.v2", "messageId": "101"})),
-        eg("c5", "ChatMessageEditedInThread", "2026-11-10T08:03:00Z", json!({"threadId": "19:a@thread.v2", "messageId": "100"})),
-        eg("c6", "ChatMessageEdited", "2026-11-10T08:03:01Z", json!({"threadId": "19:a@thread.v2", "messageId": "100"})),
-        eg("c7", "ChatMessageDeleted", "2026-11-10T08:04:00Z", json!({"threadId": "19:a@thread.v2", "messageId": "101"})),
-        ce("c8", "ChatMessageReceivedInThread", "2026-11-10T09:00:00Z", json!({"threadId": "19:b@thread.v2", "messageId": "200"})),
-        eg("c9", "ChatThreadParticipantAdded", "2026-11-10T08:05:00Z", json!({"threadId": "19:a@thread.v2", "participantAdded": participant("u3")})),
-        eg("c10", "ChatParticipantAddedToThreadWithUser", "2026-11-10T08:05:01Z",
-           json!({"threadId": "19:a@thread.v2", "participantAdded": participant("u3"), "recipientId": "u1"})),
-        eg("c11", "ChatMemberAddedToThreadWithUser", "2026-11-10T09:05:00Z",
-           json!({"threadId": "19:b@thread.v2", "memberAdded": {"displayName": "Q", "memberId": "u4"}})),
-        eg("c12", "ChatThreadParticipantRemoved", "2026-11-10T08:06:00Z", json!({"threadId": "19:a@thread.v2", "participantRemoved": participant("u2")})),
-        eg("c13", "ChatThreadCreated", "2026-11-10T10:00:00Z", json!({"threadId": "19:c@thread.v2"})),
+        eg(
+            "c1",
+            "ChatThreadCreated",
+            "2026-11-10T08:00:00Z",
+            json!({"threadId": "19:a@thread.v2"}),
+        ),
+        eg(
+            "c2",
+            "ChatMessageReceivedInThread",
+            "2026-11-10T08:01:00Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "100"}),
+        ),
+        eg(
+            "c3",
+            "ChatMessageReceived",
+            "2026-11-10T08:01:01Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "100", "recipientId": "u2"}),
+        ),
+        ce(
+            "c4",
+            "ChatMessageReceived",
+            "2026-11-10T08:02:00Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "101"}),
+        ),
+        eg(
+            "c5",
+            "ChatMessageEditedInThread",
+            "2026-11-10T08:03:00Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "100"}),
+        ),
+        eg(
+            "c6",
+            "ChatMessageEdited",
+            "2026-11-10T08:03:01Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "100"}),
+        ),
+        eg(
+            "c7",
+            "ChatMessageDeleted",
+            "2026-11-10T08:04:00Z",
+            json!({"threadId": "19:a@thread.v2", "messageId": "101"}),
+        ),
+        ce(
+            "c8",
+            "ChatMessageReceivedInThread",
+            "2026-11-10T09:00:00Z",
+            json!({"threadId": "19:b@thread.v2", "messageId": "200"}),
+        ),
+        eg(
+            "c9",
+            "ChatThreadParticipantAdded",
+            "2026-11-10T08:05:00Z",
+            json!({"threadId": "19:a@thread.v2", "participantAdded": participant("u3")}),
+        ),
+        eg(
+            "c10",
+            "ChatParticipantAddedToThreadWithUser",
+            "2026-11-10T08:05:01Z",
+            json!({"threadId": "19:a@thread.v2", "participantAdded": participant("u3"), "recipientId": "u1"}),
+        ),
+        eg(
+            "c11",
+            "ChatMemberAddedToThreadWithUser",
+            "2026-11-10T09:05:00Z",
+            json!({"threadId": "19:b@thread.v2", "memberAdded": {"displayName": "Q", "memberId": "u4"}}),
+        ),
+        eg(
+            "c12",
+            "ChatThreadParticipantRemoved",
+            "2026-11-10T08:06:00Z",
+            json!({"threadId": "19:a@thread.v2", "participantRemoved": participant("u2")}),
+        ),
+        eg(
+            "c13",
+            "ChatThreadCreated",
+            "2026-11-10T10:00:00Z",
+            json!({"threadId": "19:c@thread.v2"}),
+        ),
     ];
     let (from, to) = (
         time::macros::datetime!(2026-11-10 00:00 UTC),
