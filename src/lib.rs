@@ -18,3 +18,4 @@ pub mod report;
 pub mod storage;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod traffic;

@@ -2,6 +2,7 @@
 //! library; exit codes are decided here too.
 
 mod compact;
+mod generate;
 mod recover;
 mod report;
 mod send;
@@ -36,6 +37,8 @@ enum Command {
     Compact(compact::CompactArgs),
     /// Report on a window of the archive: an HTML page with charts and, with --json, the figures
     Report(report::ReportArgs),
+    /// Write a seeded day of realistic ACS traffic as a JSON array for `handler send`
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(clap::Args)]
@@ -62,6 +65,7 @@ pub fn run() -> ExitCode {
         Command::Recover(args) => block_on(recover::run(args)),
         Command::Compact(args) => configured(|config| async move { compact::run(args, &config).await }),
         Command::Report(args) => configured(|config| async move { report::run(args, &config).await }),
+        Command::Generate(args) => generate::run(args),
     }
 }
 

@@ -15,6 +15,7 @@ mod hostile;
 mod outage;
 mod protocol;
 mod proxy;
+mod report;
 mod report_page;
 mod report_sources;
 mod security;
