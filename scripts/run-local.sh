@@ -93,6 +93,18 @@ for c in $(cut -d' ' -f1 <<<"$written" | sort -u); do
 done
 echo "    Blob endpoint: $endpoint (account key: Azurite's well-known key)"
 
+# A report needs more than the samples (whose dates span 2020 to 2026): a seeded day of traffic for
+# yesterday, whose hours are closed, so the report compacts them and reads the Parquet.
+day=$(date -u -d yesterday +%F)
+today=$(date -u +%F)
+echo "==> sending a generated day of traffic for $day (handler generate; log: $data/traffic.log)"
+"$handler" generate --date "$day" --out "$data/traffic.json"
+"$handler" send "$data/traffic.json" --url "http://127.0.0.1:$handler_port" >"$data/traffic.log" || status=$?
+echo "    $(grep -c '^    archived' "$data/traffic.log" || true) archived, $(grep -c '^    duplicate' "$data/traffic.log" || true) recognised as redeliveries"
+echo "==> reporting on $day (handler report)"
+"$handler" report --from "$day" --to "$today" --out "$data/report.html" --json "$data/summary.json" | tail -n 3 | sed 's/^/    /' || status=$?
+echo "==> the report: $data/report.html (figures as JSON: $data/summary.json)"
+
 if $serve; then
   # A read-and-list account SAS, signed like the handler's own (service version 2022-11-02).
   sas=$(node -e '
