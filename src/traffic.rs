@@ -22,6 +22,10 @@ use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
 
+/// Bumped whenever the same options give other events, so that caches of generated data (the
+/// report benchmark's month) are rebuilt.
+pub const VERSION: u32 = 1;
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct TrafficOptions {
