@@ -111,6 +111,23 @@ fn gap(band: f64) -> u32 {
     (band / 6.0).floor() as u32
 }
 
+/// The last value of an axis of `n` segments. One segment gets an axis of two: plotters maps a
+/// one-value axis to no length, which would draw the only bar with no width (its last segment is
+/// then left empty, and the bar reaches into it through [`far_edge`]).
+fn last_index(n: usize) -> usize {
+    n.max(2) - 1
+}
+
+/// The far edge of segment `i` of `n`: the next segment's start, or for the last one the axis end
+/// (`Exact(n)` lies outside the axis, and with one segment the axis has no length to map it on).
+fn far_edge(i: usize, n: usize) -> SegmentValue<usize> {
+    if i + 1 >= n {
+        SegmentValue::Last
+    } else {
+        SegmentValue::Exact(i + 1)
+    }
+}
+
 fn draw_bars(out: &mut String, labels: &[String], values: &[u64], colours: &[RGBColor]) -> Drawn {
     let n = labels.len();
     let height = 40 + BAR_PITCH * n as u32;
@@ -124,7 +141,7 @@ fn draw_bars(out: &mut String, labels: &[String], values: &[u64], colours: &[RGB
         .margin_right(24)
         .x_label_area_size(28)
         .y_label_area_size((longest as u32 * 7 + 16).min(WIDTH / 2))
-        .build_cartesian_2d(0u64..top, (0..n - 1).into_segmented())?;
+        .build_cartesian_2d(0u64..top, (0..last_index(n)).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -144,10 +161,7 @@ fn draw_bars(out: &mut String, labels: &[String], values: &[u64], colours: &[RGB
     chart.draw_series((0..n).map(|row| {
         let s = segment_of(row);
         let mut bar = Rectangle::new(
-            [
-                (0, SegmentValue::Exact(s)),
-                (values[row], SegmentValue::Exact(s + 1)),
-            ],
+            [(0, SegmentValue::Exact(s)), (values[row], far_edge(s, n))],
             colours[row].filled(),
         );
         bar.set_margin(margin, margin, 0, 0);
@@ -192,7 +206,7 @@ fn draw_stacked_days(out: &mut String, days: &[String], series: &[Series]) -> Dr
         .x_label_area_size(28)
         .y_label_area_size(48)
         .build_cartesian_2d(
-            (0..n - 1).into_segmented(),
+            (0..last_index(n)).into_segmented(),
             0u64..axis_top(*totals.iter().max().unwrap()),
         )?;
     day_axis(&mut chart, days)?;
@@ -213,10 +227,7 @@ fn draw_stacked_days(out: &mut String, days: &[String], series: &[Series]) -> Dr
     chart.draw_series(segments.iter().map(|&(day, from, to, colour)| {
         rows.push(day);
         let mut bar = Rectangle::new(
-            [
-                (SegmentValue::Exact(day), from),
-                (SegmentValue::Exact(day + 1), to),
-            ],
+            [(SegmentValue::Exact(day), from), (far_edge(day, n), to)],
             colour.filled(),
         );
         bar.set_margin(0, 0, margin, margin);
@@ -239,7 +250,7 @@ fn draw_line_days(out: &mut String, days: &[String], series: &[Series]) -> Drawn
         .margin_right(16)
         .x_label_area_size(28)
         .y_label_area_size(48)
-        .build_cartesian_2d((0..n - 1).into_segmented(), 0u64..axis_top(max))?;
+        .build_cartesian_2d((0..last_index(n)).into_segmented(), 0u64..axis_top(max))?;
     day_axis(&mut chart, days)?;
     let mut rows = Vec::new();
     for s in series {
@@ -352,6 +363,32 @@ mod tests {
             ],
         };
         assert_eq!(marks(&svg(&chart).unwrap()), vec![0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn one_day_or_one_bar_fills_its_band() {
+        let day = Chart::StackedDays {
+            days: days(1),
+            series: vec![Series {
+                name: "Delivered".into(),
+                colour: GREEN,
+                values: vec![3],
+            }],
+        };
+        let bars = Chart::Bars {
+            labels: vec!["only".into()],
+            values: vec![5],
+            colours: vec![GREEN],
+        };
+        for chart in [day, bars] {
+            let svg = svg(&chart).unwrap();
+            assert!(!svg.contains("width=\"-") && !svg.contains("height=\"-"), "{svg}");
+            let mark = svg.lines().find(|l| l.contains("class=\"mark\"")).unwrap();
+            assert!(
+                !mark.contains("width=\"0\"") && !mark.contains("height=\"0\""),
+                "{mark}"
+            );
+        }
     }
 
     #[test]
