@@ -91,12 +91,13 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dataset);
         std::fs::create_dir_all(&azurite_folder).unwrap();
     }
-    let azurite = helpers::Azurite::start(&azurite_folder);
+    let mut azurite = helpers::Azurite::start(&azurite_folder);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let month_end = MONTH_START + time::Duration::days(i64::from(DAYS));
+    let files_stamp = dataset.join("files");
     if fresh {
         let started = Instant::now();
         let (rows, files, bytes) = runtime.block_on(build_month(&args, azurite.port));
@@ -105,6 +106,11 @@ fn main() {
             bytes / 1_000_000,
             started.elapsed().as_secs_f64()
         );
+        // Azurite keeps its metadata in memory and writes it every few seconds: stopped as Ctrl-C
+        // would, it writes the last of it, and the restarted one must list every file uploaded.
+        azurite.stop();
+        azurite = helpers::Azurite::start(&azurite_folder);
+        std::fs::write(&files_stamp, files.to_string()).unwrap();
         std::fs::write(&stamp, &line).unwrap();
         println!("month built: {line}");
     } else {
@@ -114,6 +120,20 @@ fn main() {
             std::fs::read_to_string(&stamp).unwrap()
         );
     }
+    let expected_files: usize = std::fs::read_to_string(&files_stamp)
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    let storage = helpers::Storage::new(azurite.port, reqwest::Client::new());
+    let listed = runtime
+        .block_on(storage.blob_names(&Containers::default().analytics))
+        .len();
+    assert_eq!(
+        listed,
+        expected_files,
+        "the cached month in {} lost files: remove it and run again",
+        dataset.display()
+    );
     let events_in_month: u64 = std::fs::read_to_string(&stamp)
         .unwrap()
         .split_whitespace()
@@ -162,6 +182,10 @@ fn main() {
         .filter_map(|s| s["rows"].as_u64())
         .sum();
     println!("the report read {rows_read} rows; the month has {events_in_month} events");
+    assert_eq!(
+        rows_read, events_in_month,
+        "the report did not read the whole month"
+    );
     println!(
         "median {:.2} s, peak RSS {} MB (max of the runs), {events_in_month} events in the month",
         median.as_secs_f64(),

@@ -238,7 +238,8 @@ pub async fn build<S: BlobSource + BlobSink>(
             from: rfc3339(options.from),
             to: rfc3339(options.to),
         },
-        generated_at: rfc3339(options.now),
+        // To the second: what a reader wants in a header, and what scripts can compare.
+        generated_at: rfc3339(options.now.replace_nanosecond(0).unwrap_or(options.now)),
         identifiers: if options.privacy.shows_identifiers() {
             Identifiers::Shown
         } else {
