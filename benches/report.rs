@@ -91,7 +91,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dataset);
         std::fs::create_dir_all(&azurite_folder).unwrap();
     }
-    let mut azurite = helpers::Azurite::start(&azurite_folder);
+    let azurite = helpers::Azurite::start(&azurite_folder);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,10 +109,17 @@ fn main() {
         // Azurite keeps its metadata in memory and writes it every few seconds: stopped as Ctrl-C
         // would, it writes the last of it, and the restarted one must list every file uploaded.
         azurite.stop();
-        azurite = helpers::Azurite::start(&azurite_folder);
         std::fs::write(&files_stamp, files.to_string()).unwrap();
         std::fs::write(&stamp, &line).unwrap();
         println!("month built: {line}");
+        // Measure from a fresh image: a child forked from this process, which holds what it built,
+        // would report this process's peak as its own `ru_maxrss` (Linux keeps the larger across
+        // fork and exec).
+        use std::os::unix::process::CommandExt;
+        let error = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .exec();
+        panic!("could not run the benchmark again on the built month: {error}");
     } else {
         println!(
             "month reused from {}: {}",
