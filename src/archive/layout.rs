@@ -5,6 +5,7 @@
 //! Quarantined inputs have no trustworthy id or time and are named by the SHA-256 of what arrived.
 
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt::Write;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -79,16 +80,21 @@ pub fn contains_phone_number(id: &str) -> bool {
 /// An id as it may appear in a log line: hashed exactly as in its blob name when it could carry a
 /// phone number, otherwise the id itself with control and bidi characters escaped and the length
 /// bounded, since ids come from outside.
-pub fn loggable_id(id: &str) -> String {
+pub fn loggable_id(id: &str) -> Cow<'_, str> {
     if contains_phone_number(id) {
-        return encode_segment(id);
+        return Cow::Owned(encode_segment(id));
     }
     const MAX_CHARS: usize = 120;
+    // Most ids are short printable ASCII that `escape_debug` leaves as it is: no copy for those.
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && !matches!(b, b'\\' | b'\'' | b'"');
+    if id.len() <= MAX_CHARS && id.bytes().all(plain) {
+        return Cow::Borrowed(id);
+    }
     let mut out: String = id.chars().take(MAX_CHARS).flat_map(char::escape_debug).collect();
     if id.chars().nth(MAX_CHARS).is_some() {
         out.push('…');
     }
-    out
+    Cow::Owned(out)
 }
 
 fn is_phone_number(id: &str) -> bool {
@@ -453,6 +459,18 @@ mod tests {
         let long = loggable_id(&"x".repeat(500));
         assert_eq!(long.chars().count(), 121);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn ids_logged_without_a_copy_read_as_the_escaped_form_would() {
+        for b in 0u8..=127 {
+            let id = format!("id{}x", b as char);
+            if contains_phone_number(&id) {
+                continue;
+            }
+            let escaped: String = id.chars().flat_map(char::escape_debug).collect();
+            assert_eq!(loggable_id(&id), escaped, "byte {b}");
+        }
     }
 
     #[test]
