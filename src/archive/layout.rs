@@ -456,7 +456,8 @@ mod tests {
     fn readable_ids_are_logged_escaped_and_bounded() {
         assert_eq!(loggable_id("19:abc@thread.v2"), "19:abc@thread.v2");
         assert_eq!(loggable_id("a\nb\u{202e}"), "a\\nb\\u{202e}");
-        let long = loggable_id(&"x".repeat(500));
+        let long_id = "x".repeat(500);
+        let long = loggable_id(&long_id);
         assert_eq!(long.chars().count(), 121);
         assert!(long.ends_with('…'));
     }
