@@ -151,10 +151,7 @@ impl HttpClient for HyperTransport {
         for (name, value) in &parts.headers {
             // As the SDK's own reqwest transport does: a header that is not text is left out.
             if let Ok(value) = value.to_str() {
-                headers.insert(
-                    HeaderName::from(name.as_str().to_owned()),
-                    HeaderValue::from(value.to_owned()),
-                );
+                headers.insert(header_name(name.as_str()), HeaderValue::from(value.to_owned()));
             }
         }
         let body = BodyStream::new(incoming)
@@ -169,6 +166,33 @@ impl HttpClient for HyperTransport {
             Headers::from(headers),
             Box::pin(body),
         ))
+    }
+}
+
+/// The SDK's name of a header of an answer. hyper's names are lower case already; those storage
+/// sends on every answer are taken from constants, without the copy and case folding of
+/// `HeaderName::from(String)`.
+fn header_name(name: &str) -> HeaderName {
+    match name {
+        "connection" => const { HeaderName::from_static("connection") },
+        "content-length" => const { HeaderName::from_static("content-length") },
+        "content-md5" => const { HeaderName::from_static("content-md5") },
+        "content-type" => const { HeaderName::from_static("content-type") },
+        "date" => const { HeaderName::from_static("date") },
+        "etag" => const { HeaderName::from_static("etag") },
+        "keep-alive" => const { HeaderName::from_static("keep-alive") },
+        "last-modified" => const { HeaderName::from_static("last-modified") },
+        "server" => const { HeaderName::from_static("server") },
+        "x-ms-client-request-id" => const { HeaderName::from_static("x-ms-client-request-id") },
+        "x-ms-content-crc64" => const { HeaderName::from_static("x-ms-content-crc64") },
+        "x-ms-error-code" => const { HeaderName::from_static("x-ms-error-code") },
+        "x-ms-request-id" => const { HeaderName::from_static("x-ms-request-id") },
+        "x-ms-request-server-encrypted" => {
+            const { HeaderName::from_static("x-ms-request-server-encrypted") }
+        }
+        "x-ms-version" => const { HeaderName::from_static("x-ms-version") },
+        "x-ms-version-id" => const { HeaderName::from_static("x-ms-version-id") },
+        other => HeaderName::from(other.to_owned()),
     }
 }
 
