@@ -32,14 +32,20 @@ pub fn encode_segment(id: &str) -> String {
     }
     let mut out = String::with_capacity(id.len());
     let last = id.len() - 1;
+    let mut plain_from = 0;
     for (i, b) in id.bytes().enumerate() {
         let plain = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i != 0 && i != last);
-        if plain {
-            out.push(b as char);
-        } else {
+        if !plain {
+            // Plain bytes are ASCII: a run of them starts and ends on character boundaries. An
+            // empty run may not (between two bytes of one escaped character): it is skipped.
+            if plain_from < i {
+                out.push_str(&id[plain_from..i]);
+            }
             let _ = write!(out, "~{b:02X}");
+            plain_from = i + 1;
         }
     }
+    out.push_str(&id[plain_from..]);
     if out.len() > MAX_SEGMENT {
         let mut cut = KEPT_PREFIX;
         // Never split an escape: back up to before a `~` that starts within the last two bytes.
@@ -237,25 +243,36 @@ pub fn tags_header(tags: &[(&str, &str)]) -> String {
 /// Encodes a value into the blob index tag alphabet (see [`tags_header`]).
 pub fn tag_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        let allowed = b.is_ascii_alphanumeric() || b" +-./:_".contains(&b);
-        if allowed {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "={b:02X}");
-        }
-    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b" +-./:_".contains(&b);
+    encode_runs(&mut out, value, allowed, |out, b| {
+        let _ = write!(out, "={b:02X}");
+    });
     out
 }
 
 fn percent_encode_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    encode_runs(out, s, allowed, |out, b| {
+        let _ = write!(out, "%{b:02X}");
+    });
+}
+
+/// Appends `s` with every byte that is not `allowed` written by `escape`. Runs of allowed bytes
+/// are copied whole: the encoders run on every id and tag of every event.
+fn encode_runs(out: &mut String, s: &str, allowed: impl Fn(u8) -> bool, escape: impl Fn(&mut String, u8)) {
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !allowed(b) {
+            // Allowed bytes are ASCII: a run of them starts and ends on character boundaries. An
+            // empty run may not (between two bytes of one escaped character): it is skipped.
+            if plain_from < i {
+                out.push_str(&s[plain_from..i]);
+            }
+            escape(out, b);
+            plain_from = i + 1;
         }
     }
+    out.push_str(&s[plain_from..]);
 }
 
 #[cfg(test)]
