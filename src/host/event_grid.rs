@@ -172,7 +172,8 @@ mod tests {
         );
         let quarantined = prepare(&RawValue::from_string("[1]".to_owned()).unwrap());
         assert!(
-            log_line(&quarantined, &archived).starts_with("archived quarantined input (not a JSON object) -> "),
+            log_line(&quarantined, &archived)
+                .starts_with("archived quarantined input (not a JSON object) -> "),
             "{}",
             log_line(&quarantined, &archived)
         );

@@ -63,11 +63,7 @@ impl HyperTransport {
             .pool_idle_timeout(pool_idle_timeout)
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Ok(HyperTransport {
-            client,
-            sas,
-            timeout,
-        })
+        Ok(HyperTransport { client, sas, timeout })
     }
 
     fn uri(&self, request: &Request) -> Result<http::Uri, Error> {
@@ -187,9 +183,7 @@ fn header_name(name: &str) -> HeaderName {
         "x-ms-content-crc64" => const { HeaderName::from_static("x-ms-content-crc64") },
         "x-ms-error-code" => const { HeaderName::from_static("x-ms-error-code") },
         "x-ms-request-id" => const { HeaderName::from_static("x-ms-request-id") },
-        "x-ms-request-server-encrypted" => {
-            const { HeaderName::from_static("x-ms-request-server-encrypted") }
-        }
+        "x-ms-request-server-encrypted" => const { HeaderName::from_static("x-ms-request-server-encrypted") },
         "x-ms-version" => const { HeaderName::from_static("x-ms-version") },
         "x-ms-version-id" => const { HeaderName::from_static("x-ms-version-id") },
         other => HeaderName::from(other.to_owned()),
