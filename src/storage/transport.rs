@@ -70,15 +70,16 @@ impl HyperTransport {
         let url = request.url().as_str();
         let uri = match &self.sas {
             None => http::Uri::try_from(url),
-            Some(policy) => {
-                let sas = policy.sas();
+            Some(signer) => {
+                let sas = signer.sas();
                 let mut text = String::with_capacity(url.len() + 1 + sas.len());
                 text.push_str(url);
-                text.push(if request.url().query().is_some_and(|q| !q.is_empty()) {
-                    '&'
-                } else {
-                    '?'
-                });
+                match request.url().query() {
+                    // The URL already ends in `?`.
+                    Some("") => {}
+                    Some(_) => text.push('&'),
+                    None => text.push('?'),
+                }
                 text.push_str(&sas);
                 http::Uri::try_from(text)
             }
@@ -237,5 +238,45 @@ impl<S: Stream<Item = azure_core::Result<Bytes>> + Unpin> Stream for WithDeadlin
             ))));
         }
         self.inner.poll_next_unpin(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::http::Url;
+
+    fn transport() -> HyperTransport {
+        let signer = AccountSasSigner::new("devstoreaccount1", b"key", true);
+        let second = Duration::from_secs(1);
+        HyperTransport::new(
+            rustls::RootCertStore::empty(),
+            second,
+            second,
+            second,
+            Some(signer),
+        )
+        .unwrap()
+    }
+
+    fn uri(url: &str) -> String {
+        let request = Request::new(Url::parse(url).unwrap(), Method::Put);
+        transport().uri(&request).unwrap().to_string()
+    }
+
+    #[test]
+    fn the_account_sas_follows_whatever_query_the_request_has() {
+        assert!(
+            uri("http://h/c/b.json").starts_with("http://h/c/b.json?sv="),
+            "{}",
+            uri("http://h/c/b.json")
+        );
+        assert!(uri("http://h/c?restype=container").starts_with("http://h/c?restype=container&sv="));
+        assert!(
+            uri("http://h/c/b?").starts_with("http://h/c/b?sv="),
+            "{}",
+            uri("http://h/c/b?")
+        );
+        assert!(uri("http://h/c/b.json").contains("&sig="));
     }
 }
