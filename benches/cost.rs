@@ -34,8 +34,9 @@ const CATEGORIES: &[(&str, &[&str])] = &[
         &["sha2::", "sha256"],
     ),
     (
-        "allocator (malloc, free, realloc)",
+        "allocator (mimalloc; glibc malloc, free, realloc)",
         &[
+            "libmimalloc",
             "malloc.c:",
             "__rust_alloc",
             "__rust_dealloc",

@@ -1,28 +1,33 @@
 //! Load benchmark: the release `handler` driven like the Functions host drives it, against a real
-//! Azurite, next to the storage ceiling measured in the same run. BENCHMARKS.md has the figures.
+//! Azurite, side by side with the direct-PUT ceiling and a Node peer in the same run. BENCHMARKS.md
+//! has the figures.
 //!
 //! ```text
 //! cargo bench --bench load -- [--concurrency 32] [--seconds 20] [--size 1024] [--warmup 3]
-//!     [--startups 5] [--order chc] [--ceiling-with-tags] [--handler-env KEY=VALUE]...
+//!     [--startups 5] [--order chn] [--rounds 3] [--ceiling-with-tags] [--handler-env KEY=VALUE]...
 //! ```
 //!
 //! 1. Starts the pinned Azurite (tests/api/helpers.rs) on a free port in a fresh folder.
-//! 2. Start-up: spawns the handler `--startups` times with the host's environment, polling `GET /`
-//!    every 1 ms, and reports the median time from spawn to the first answer (the host itself polls
-//!    every 25 ms, so it sees the next multiple of 25 ms; that figure is printed too).
+//! 2. Start-up: spawns the handler (and the Node peer) `--startups` times each with the host's
+//!    environment, polling `GET /` every 1 ms, and reports the median time from spawn to the first
+//!    answer (the host itself polls every 25 ms; that figure is printed too).
 //! 3. Ceiling (`c`): create-only PUT Blob (`If-None-Match: *`) of bodies the size of the handler's
 //!    records, straight into Azurite with an account SAS, at the same concurrency.
 //! 4. Handler (`h`): host-shaped invocations (`POST /SmsEvents` with the host's headers and body, sent
 //!    with a Content-Length where the host streams chunks) of SMS events with unique ids; the handler
 //!    answers 200 only once the blob is stored.
+//! 5. Node peer (`n`): the same invocations to benches/node-peer/handler.js, a minimal Node custom
+//!    handler over `@azure/storage-blob` (pinned; installed with `npm ci` on first use).
 //!
-//! By default the ceiling is measured before and after the handler (`--order chc`) and the two are
-//! pooled, because Azurite's rate drifts as it fills. Each phase runs `--warmup` seconds unmeasured
-//! and then `--seconds` measured, without a pause. It prints events/s, p50/p99 latency, CPU (handler,
-//! Azurite, this driver, everything else) over the measured window, handler CPU ms per archived event
-//! (utime+stime from /proc/<pid>/stat), peak RSS (VmHWM), ready time and the ratio to the ceiling,
-//! then one `RESULT` line for scripts. `LOAD_BENCH_HANDLER=/path/to/handler` runs another build of the
-//! handler (one with symbols, to attach `perf record -p PID`).
+//! The phases run `--rounds` times, each round rotated by one phase (`chn`, `hnc`, `nch`, ...),
+//! because Azurite's rate drifts as it fills: each peer is measured early and late alike. Each phase
+//! runs `--warmup` seconds unmeasured and then `--seconds` measured, without a pause. It prints per
+//! phase events/s, p50/p99 latency and CPU (handler, node peer, Azurite, this driver, everything else)
+//! over the measured window; per round the ratio to that round's ceiling and CPU ms per archived event
+//! of each server (utime+stime from /proc/<pid>/stat over the window / events); then medians over the
+//! rounds with min-max, peak RSS (VmHWM), ready times, a `SUMMARY` line of the target ratios and a
+//! `RESULT` line for scripts. `LOAD_BENCH_HANDLER=/path/to/handler` runs another build of the handler
+//! (one with symbols, to attach `perf record -p PID`).
 
 #[path = "../tests/api/helpers.rs"]
 #[allow(dead_code)]
@@ -58,11 +63,14 @@ struct Args {
     /// How many separate start-ups to time (1 ms polling)
     #[arg(long, default_value_t = 5)]
     startups: usize,
-    /// Phases in order, `c` for the ceiling and `h` for the handler. Azurite's rate drifts as it fills,
-    /// so the default measures the ceiling on both sides of the handler and uses their mean (`h` alone
-    /// measures the handler's costs only)
-    #[arg(long, default_value = "chc", value_parser = parse_order)]
+    /// Phases of the first round in order: `c` for the direct-PUT ceiling, `h` for the handler, `n`
+    /// for the Node peer (benches/node-peer). Each later round rotates the order by one phase, because
+    /// Azurite's rate drifts as it fills (`h` alone measures the handler's costs only)
+    #[arg(long, default_value = "chn", value_parser = parse_order)]
     order: String,
+    /// Rounds of the order; the summary is the median over rounds
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Give the direct PUTs the same metadata and index tags as the handler's writes
     #[arg(long)]
     ceiling_with_tags: bool,
@@ -94,9 +102,13 @@ async fn run(args: Args) {
     let machine = machine();
     eprintln!("load benchmark: {machine}");
     eprintln!(
-        "concurrency {}, {} s measured after {} s warm-up per phase, {} B blobs, handler env {:?}",
-        args.concurrency, args.seconds, args.warmup, args.size, args.handler_env
+        "concurrency {}, {} s measured after {} s warm-up per phase, {} B blobs, {} rounds from order {}, handler env {:?}",
+        args.concurrency, args.seconds, args.warmup, args.size, args.rounds, args.order, args.handler_env
     );
+    let with_node = args.order.contains('n');
+    if with_node {
+        ensure_node_peer_installed();
+    }
 
     let folder = tempfile::tempdir().expect("a temporary folder for Azurite");
     let azurite = helpers::Azurite::start(folder.path());
@@ -121,31 +133,38 @@ async fn run(args: Args) {
     let poller = reqwest::Client::new();
     // Its first request also loads the TLS roots: do that one before the clock starts.
     let _ = poller.get(helpers::blob_endpoint(azurite.port)).send().await;
-    let mut startups = vec![];
-    for _ in 0..args.startups {
-        let mut handler = Handler::spawn(&connection, &args.handler_env);
-        startups.push(handler.wait_ready(&poller, Duration::from_millis(1)).await);
-        handler.stop();
-    }
-    startups.sort();
-    let ready_precise = startups.get(startups.len() / 2).copied();
+    let ready_precise = startup_median(Peer::Handler, &args, &connection, &poller).await;
+    let node_ready = match with_node {
+        true => Some(startup_median(Peer::Node, &args, &connection, &poller).await),
+        false => None,
+    };
 
-    // The handler under load, started as the host starts it (25 ms polling).
-    let mut handler = Handler::spawn(&connection, &args.handler_env);
+    // The servers under load, started as the host starts them (25 ms polling).
+    let mut handler = Handler::spawn(Peer::Handler, &connection, &args.handler_env);
     let ready_host = handler.wait_ready(&poller, Duration::from_millis(25)).await;
     let idle_rss = proc_status_kb(handler.pid(), "VmRSS:");
     eprintln!("handler {} pid {}", handler_binary().display(), handler.pid());
     eprintln!(
-        "handler ready after {:.1} ms (precise, median of {}: {}), idle RSS {} kB",
+        "handler ready after {:.1} ms (precise median: {:.1} ms), idle RSS {} kB",
         ms(ready_host),
-        startups.len(),
-        startups
-            .iter()
-            .map(|d| format!("{:.1}", ms(*d)))
-            .collect::<Vec<_>>()
-            .join(" "),
+        ready_precise.map_or(f64::NAN, ms),
         idle_rss.unwrap_or(0)
     );
+    let mut node = match with_node {
+        true => Some(Handler::spawn(Peer::Node, &connection, &[])),
+        false => None,
+    };
+    let mut node_idle_rss = None;
+    if let Some(node) = &mut node {
+        node.wait_ready(&poller, Duration::from_millis(25)).await;
+        node_idle_rss = proc_status_kb(node.pid(), "VmRSS:");
+        eprintln!(
+            "node peer pid {}, ready after {:.1} ms precise median, idle RSS {} kB",
+            node.pid(),
+            node_ready.flatten().map_or(f64::NAN, ms),
+            node_idle_rss.unwrap_or(0)
+        );
+    }
 
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
@@ -157,6 +176,7 @@ async fn run(args: Args) {
 
     let pids = Pids {
         handler: Some(handler.pid()),
+        node: node.as_ref().map(Handler::pid),
         azurite: azurite_pid,
     };
     let seq = Arc::new(AtomicU64::new(0));
@@ -169,11 +189,11 @@ async fn run(args: Args) {
             storage.put(n, body.clone(), &sha, &tags)
         })
     };
-    let run_handler = || {
-        let base = handler.base.clone();
+    // The same host-shaped invocations, to the Rust handler or to the Node peer.
+    let run_server = |name: &'static str, base: String| {
         let http = http.clone();
         let work = work.clone();
-        phase("handler", &args, pids, seq.clone(), 200, move |n| {
+        phase(name, &args, pids, seq.clone(), 200, move |n| {
             http.post(format!("{base}/{FUNCTION}"))
                 .header("Content-Type", "application/json; charset=utf-8")
                 .header("X-Azure-Functions-HostVersion", "4.1037.0.0")
@@ -185,105 +205,321 @@ async fn run(args: Args) {
                 .body(work.body(n))
         })
     };
-    let mut phases = vec![];
-    for which in args.order.chars() {
-        phases.push(if which == 'c' {
-            run_direct().await
-        } else {
-            run_handler().await
-        });
+    // (round, order of that round, result) per phase.
+    let mut phases: Vec<(usize, PhaseResult)> = vec![];
+    let mut orders = vec![];
+    for round in 0..args.rounds {
+        // Each round starts one phase later in the order: every peer takes every position once in
+        // as many rounds as there are letters, so Azurite's drift as it fills favours none of them.
+        let order = rotated(&args.order, round);
+        eprintln!("round {} of {}: {order}", round + 1, args.rounds);
+        for which in order.chars() {
+            let result = match which {
+                'c' => run_direct().await,
+                'h' => run_server("handler", handler.base.clone()).await,
+                _ => {
+                    let node = node.as_ref().expect("the node peer runs when the order has an n");
+                    run_server("node", node.base.clone()).await
+                }
+            };
+            phases.push((round, result));
+        }
+        orders.push(order);
     }
     let peak_rss = proc_status_kb(handler.pid(), "VmHWM:");
+    let node_peak_rss = node.as_ref().and_then(|n| proc_status_kb(n.pid(), "VmHWM:"));
     let log_lines = handler.log_lines.load(Ordering::Relaxed);
     handler.stop();
+    if let Some(node) = &mut node {
+        node.stop();
+    }
 
-    let of = |name: &'static str| phases.iter().filter(move |p| p.name == name);
-    let direct = PhaseResult::merge("ceilings", of("ceiling"));
-    let through = PhaseResult::merge("handlers", of("handler"));
-    let ratio = through.rate() / direct.rate();
-    let handler_cpu_ms = through.cpu.handler_ms / through.ok as f64;
     println!();
     println!("{machine}");
     println!(
-        "concurrency {}, {} s measured per phase, {} B blobs, order: {}",
+        "concurrency {}, {} s measured per phase, {} B blobs, {} rounds: {}",
         args.concurrency,
         args.seconds,
         work.record.len(),
-        args.order
+        args.rounds,
+        orders.join(" ")
     );
     println!(
-        "{:<9} {:>9} {:>9} {:>9} {:>7} {:>11} {:>11} {:>10} {:>10}",
-        "phase", "ok/s", "p50 ms", "p99 ms", "errors", "handler %", "azurite %", "driver %", "others %"
+        "{:<5} {:<9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>7} {:>10} {:>9} {:>9}",
+        "round",
+        "phase",
+        "ok/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "handler %",
+        "node %",
+        "azurite %",
+        "driver %",
+        "others %"
     );
-    // Then the pooled figures of a kind measured more than once.
-    let merged = [
-        (&direct, of("ceiling").count()),
-        (&through, of("handler").count()),
-    ];
-    let rows = phases
-        .iter()
-        .chain(merged.into_iter().filter(|(_, n)| *n > 1).map(|(r, _)| r));
-    for r in rows {
+    for (round, r) in &phases {
         println!(
-            "{:<9} {:>9.0} {:>9.2} {:>9.2} {:>7} {:>11.0} {:>11.0} {:>10.0} {:>10.0}",
+            "{:<5} {:<9} {:>9.0} {:>9.2} {:>9.2} {:>7} {:>10.0} {:>7.0} {:>10.0} {:>9.0} {:>9.0}",
+            round + 1,
             r.name,
             r.rate(),
             r.percentile(0.50),
             r.percentile(0.99),
             r.errors,
             r.cpu.percent(r.cpu.handler_ms),
+            r.cpu.percent(r.cpu.node_ms),
             r.cpu.percent(r.cpu.azurite_ms),
             r.cpu.percent(r.cpu.driver_ms),
             r.cpu.percent(r.cpu.others_ms()),
         );
         if let Some(e) = &r.first_error {
-            println!("          first error: {e}");
+            println!("                first error: {e}");
         }
     }
+
+    // Per round: phases of one kind pooled (an order may measure the ceiling twice), then the
+    // figures the targets name, each relative to the same round's other peers.
+    let rounds: Vec<RoundFigures> = (0..args.rounds)
+        .map(|round| {
+            let of = |name: &'static str| {
+                let mut matching = phases
+                    .iter()
+                    .filter(|(r, p)| *r == round && p.name == name)
+                    .map(|(_, p)| p)
+                    .peekable();
+                matching
+                    .peek()
+                    .is_some()
+                    .then(|| PhaseResult::merge(name, matching))
+            };
+            RoundFigures::of(
+                of("ceiling"),
+                of("handler").expect("every round has an h"),
+                of("node"),
+            )
+        })
+        .collect();
+    println!();
+    println!(
+        "{:<5} {:>10} {:>10} {:>8} {:>13} {:>9} {:>13} {:>14}",
+        "round", "ceiling/s", "handler/s", "ratio", "handler ms/ev", "node/s", "node ms/ev", "node/handler"
+    );
+    for (i, r) in rounds.iter().enumerate() {
+        println!(
+            "{:<5} {:>10.0} {:>10.0} {:>8.3} {:>13.3} {:>9.0} {:>13.3} {:>13.2}x",
+            i + 1,
+            r.ceiling_eps,
+            r.handler_eps,
+            r.ratio,
+            r.handler_cpu_ms,
+            r.node_eps,
+            r.node_cpu_ms,
+            r.node_over_handler_cpu
+        );
+    }
+    let median = |f: fn(&RoundFigures) -> f64| Spread::of(rounds.iter().map(f).collect());
+    let handler_cpu = median(|r| r.handler_cpu_ms);
+    let ratio = median(|r| r.ratio);
+    let node_cpu = median(|r| r.node_cpu_ms);
+    let node_over_handler = median(|r| r.node_over_handler_cpu);
+    let handler_over_node_rate = median(|r| r.handler_eps / r.node_eps);
+    let handler_eps = median(|r| r.handler_eps);
+    let node_eps = median(|r| r.node_eps);
+    let direct_eps = median(|r| r.ceiling_eps);
+    let mb = |kb: Option<u64>| kb.map_or(f64::NAN, |kb| kb as f64 / 1024.0);
+    println!();
+    println!("medians of {} rounds (min-max)", rounds.len());
+    println!("handler CPU per event      {handler_cpu:.3} ms   (target <= 0.12)");
     println!("ratio to ceiling           {ratio:.3}   (target >= 0.9)");
-    println!("handler CPU per event      {handler_cpu_ms:.3} ms   (target <= 0.2)");
+    println!("node peer CPU per event    {node_cpu:.3} ms");
+    println!("node / handler CPU         {node_over_handler:.2}   (target >= 3)");
+    println!("handler / node rate        {handler_over_node_rate:.2}");
     println!(
-        "handler peak RSS (VmHWM)   {:.1} MB   (target <= 30; idle {:.1} MB)",
-        peak_rss.unwrap_or(0) as f64 / 1024.0,
-        idle_rss.unwrap_or(0) as f64 / 1024.0
+        "events/s                   ceiling {direct_eps:.0}, handler {handler_eps:.0}, node {node_eps:.0}"
     );
     println!(
-        "ready after spawn          {:.1} ms precise median, {:.1} ms at 25 ms polling   (target <= 25)",
+        "peak RSS (VmHWM)           handler {:.1} MB (target <= 30; idle {:.1} MB), node {:.1} MB (idle {:.1} MB)",
+        mb(peak_rss),
+        mb(idle_rss),
+        mb(node_peak_rss),
+        mb(node_idle_rss)
+    );
+    println!(
+        "ready after spawn          handler {:.1} ms precise median, {:.1} ms at 25 ms polling (target <= 10); node {:.1} ms",
         ready_precise.map_or(f64::NAN, ms),
-        ms(ready_host)
-    );
-    println!(
-        "azurite CPU per blob       ceiling {:.3} ms, handler phase {:.3} ms",
-        direct.cpu.azurite_ms / direct.ok as f64,
-        through.cpu.azurite_ms / through.ok as f64
+        ms(ready_host),
+        node_ready.flatten().map_or(f64::NAN, ms)
     );
     println!("handler stdout lines       {log_lines}");
     println!(
-        "RESULT concurrency={} seconds={} size={} direct_eps={:.0} handler_eps={:.0} ratio={:.3} \
-         handler_p50_ms={:.2} handler_p99_ms={:.2} direct_p50_ms={:.2} direct_p99_ms={:.2} \
-         cpu_ms_per_event={:.3} peak_rss_mb={:.1} ready_ms={:.1} ready_host_ms={:.1} errors={} \
-         others_pct={:.0}",
+        "SUMMARY handler_cpu_ms={:.3} (<=0.12) ratio_to_direct={:.3} (>=0.9) node_over_handler_cpu={:.2} (>=3) \
+         peak_rss_mb={:.1} (<=30) ready_ms={:.1} (<=10)",
+        handler_cpu.median,
+        ratio.median,
+        node_over_handler.median,
+        mb(peak_rss),
+        ready_precise.map_or(f64::NAN, ms),
+    );
+    let others = phases
+        .iter()
+        .map(|(_, p)| p.cpu.percent(p.cpu.others_ms()))
+        .fold(0.0, f64::max);
+    println!(
+        "RESULT concurrency={} seconds={} size={} rounds={} direct_eps={:.0} handler_eps={:.0} ratio={:.3} \
+         cpu_ms_per_event={:.3} node_eps={:.0} node_cpu_ms_per_event={:.3} node_over_handler_cpu={:.2} \
+         peak_rss_mb={:.1} node_peak_rss_mb={:.1} ready_ms={:.1} ready_host_ms={:.1} node_ready_ms={:.1} \
+         errors={} others_pct={:.0}",
         args.concurrency,
         args.seconds,
         work.record.len(),
-        direct.rate(),
-        through.rate(),
-        ratio,
-        through.percentile(0.5),
-        through.percentile(0.99),
-        direct.percentile(0.5),
-        direct.percentile(0.99),
-        handler_cpu_ms,
-        peak_rss.unwrap_or(0) as f64 / 1024.0,
+        rounds.len(),
+        direct_eps.median,
+        handler_eps.median,
+        ratio.median,
+        handler_cpu.median,
+        node_eps.median,
+        node_cpu.median,
+        node_over_handler.median,
+        mb(peak_rss),
+        mb(node_peak_rss),
         ready_precise.map_or(f64::NAN, ms),
         ms(ready_host),
-        direct.errors + through.errors,
-        direct
-            .cpu
-            .percent(direct.cpu.others_ms())
-            .max(through.cpu.percent(through.cpu.others_ms())),
+        node_ready.flatten().map_or(f64::NAN, ms),
+        phases.iter().map(|(_, p)| p.errors).sum::<u64>(),
+        others,
     );
     drop(azurite);
+}
+
+/// The order of round `round`: `order` rotated left by that many phases.
+fn rotated(order: &str, round: usize) -> String {
+    let phases: Vec<char> = order.chars().collect();
+    let k = round % phases.len();
+    phases[k..].iter().chain(&phases[..k]).collect()
+}
+
+/// Median time from spawn to the first answer over `--startups` spawns, polling every 1 ms.
+async fn startup_median(
+    peer: Peer,
+    args: &Args,
+    connection: &str,
+    poller: &reqwest::Client,
+) -> Option<Duration> {
+    let env: &[(String, String)] = match peer {
+        Peer::Handler => &args.handler_env,
+        Peer::Node => &[],
+    };
+    let mut startups = vec![];
+    for _ in 0..args.startups {
+        let mut server = Handler::spawn(peer, connection, env);
+        startups.push(server.wait_ready(poller, Duration::from_millis(1)).await);
+        server.stop();
+    }
+    startups.sort();
+    eprintln!(
+        "{peer:?} start-ups (ms): {}",
+        startups
+            .iter()
+            .map(|d| format!("{:.1}", ms(*d)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    startups.get(startups.len() / 2).copied()
+}
+
+/// One round's figures; NaN where the round had no such phase.
+struct RoundFigures {
+    ceiling_eps: f64,
+    handler_eps: f64,
+    ratio: f64,
+    handler_cpu_ms: f64,
+    node_eps: f64,
+    node_cpu_ms: f64,
+    node_over_handler_cpu: f64,
+}
+
+impl RoundFigures {
+    fn of(ceiling: Option<PhaseResult>, handler: PhaseResult, node: Option<PhaseResult>) -> Self {
+        let ceiling_eps = ceiling.as_ref().map_or(f64::NAN, PhaseResult::rate);
+        let handler_cpu_ms = handler.cpu.handler_ms / handler.ok as f64;
+        let (node_eps, node_cpu_ms) = node
+            .as_ref()
+            .map_or((f64::NAN, f64::NAN), |n| (n.rate(), n.cpu.node_ms / n.ok as f64));
+        RoundFigures {
+            ceiling_eps,
+            handler_eps: handler.rate(),
+            ratio: handler.rate() / ceiling_eps,
+            handler_cpu_ms,
+            node_eps,
+            node_cpu_ms,
+            node_over_handler_cpu: node_cpu_ms / handler_cpu_ms,
+        }
+    }
+}
+
+/// Median, minimum and maximum of per-round figures.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Spread {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => values[n / 2],
+            _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        };
+        Spread {
+            median,
+            min: values.first().copied().unwrap_or(f64::NAN),
+            max: values.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = f.precision().unwrap_or(3);
+        write!(f, "{:.p$} ({:.p$}-{:.p$})", self.median, self.min, self.max)
+    }
+}
+
+/// Installs the Node peer's pinned `@azure/storage-blob` with `npm ci` once, as the tests do Azurite.
+fn ensure_node_peer_installed() {
+    let folder = node_peer_folder();
+    let wanted = std::fs::read_to_string(folder.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v["dependencies"]["@azure/storage-blob"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .expect("benches/node-peer/package.json pins @azure/storage-blob");
+    let installed = std::fs::read_to_string(folder.join("node_modules/@azure/storage-blob/package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned));
+    if installed.as_deref() == Some(wanted.as_str()) {
+        return;
+    }
+    eprintln!("installing the node peer's @azure/storage-blob {wanted} (npm ci)");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&folder)
+        .stdout(Stdio::null())
+        .status()
+        .expect("npm runs (install Node.js and npm)");
+    assert!(status.success(), "`npm ci` failed in {}", folder.display());
+}
+
+fn node_peer_folder() -> std::path::PathBuf {
+    helpers::project_root().join("benches/node-peer")
 }
 
 fn parse_env(pair: &str) -> Result<(String, String), String> {
@@ -293,10 +529,10 @@ fn parse_env(pair: &str) -> Result<(String, String), String> {
 }
 
 fn parse_order(order: &str) -> Result<String, String> {
-    if order.contains('h') && order.chars().all(|c| c == 'c' || c == 'h') {
+    if order.contains('h') && order.chars().all(|c| matches!(c, 'c' | 'h' | 'n')) {
         Ok(order.to_owned())
     } else {
-        Err("use the letters c (ceiling) and h (handler), at least one h, e.g. chc".into())
+        Err("use the letters c (ceiling), h (handler) and n (node peer), at least one h, e.g. chn".into())
     }
 }
 
@@ -419,7 +655,17 @@ impl DirectStorage {
     }
 }
 
-/// The handler process, spawned with the environment the Functions host gives it.
+/// Which server a [`Handler`] process runs.
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    /// The Rust handler (this build, or `LOAD_BENCH_HANDLER`).
+    Handler,
+    /// benches/node-peer/handler.js.
+    Node,
+}
+
+/// A handler process (the Rust one or the Node peer), spawned with the environment the Functions host
+/// gives it.
 struct Handler {
     child: Child,
     base: String,
@@ -428,9 +674,16 @@ struct Handler {
 }
 
 impl Handler {
-    fn spawn(connection: &str, env: &[(String, String)]) -> Handler {
+    fn spawn(peer: Peer, connection: &str, env: &[(String, String)]) -> Handler {
         let containers = helpers::unique_containers();
-        let mut command = Command::new(handler_binary());
+        let mut command = match peer {
+            Peer::Handler => Command::new(handler_binary()),
+            Peer::Node => {
+                let mut node = Command::new("node");
+                node.arg(node_peer_folder().join("handler.js"));
+                node
+            }
+        };
         // Settings of this shell that the Functions host would not pass. RUST_BACKTRACE in particular
         // makes every error the Azure SDK builds and drops capture a stack trace (BENCHMARKS.md); put
         // it back with `--handler-env RUST_BACKTRACE=1` to measure that.
@@ -531,6 +784,7 @@ impl Drop for Handler {
 #[derive(Clone, Copy)]
 struct Pids {
     handler: Option<u32>,
+    node: Option<u32>,
     azurite: Option<u32>,
 }
 
@@ -538,6 +792,7 @@ struct Pids {
 #[derive(Default)]
 struct Cpu {
     handler_ms: f64,
+    node_ms: f64,
     azurite_ms: f64,
     driver_ms: f64,
     /// Busy time of the whole machine, all cores, from /proc/stat.
@@ -546,22 +801,25 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn sample(pids: Pids) -> [Option<f64>; 4] {
+    fn sample(pids: Pids) -> [Option<f64>; 5] {
         [
             pids.handler.and_then(cpu_ms),
             pids.azurite.and_then(cpu_ms),
             cpu_ms(std::process::id()),
             machine_busy_ms(),
+            // No node peer: nothing to count, not an unknown.
+            pids.node.map_or(Some(0.0), cpu_ms),
         ]
     }
 
-    fn between(a: [Option<f64>; 4], b: [Option<f64>; 4], wall: Duration) -> Cpu {
+    fn between(a: [Option<f64>; 5], b: [Option<f64>; 5], wall: Duration) -> Cpu {
         let d = |i: usize| b[i].zip(a[i]).map_or(f64::NAN, |(b, a)| b - a);
         Cpu {
             handler_ms: d(0),
             azurite_ms: d(1),
             driver_ms: d(2),
             machine_ms: d(3),
+            node_ms: d(4),
             wall_ms: wall.as_secs_f64() * 1000.0,
         }
     }
@@ -573,12 +831,12 @@ impl Cpu {
 
     /// CPU used by everything else on the machine: a busy neighbour makes the run unreliable.
     fn others_ms(&self) -> f64 {
-        (self.machine_ms - self.handler_ms - self.azurite_ms - self.driver_ms).max(0.0)
+        (self.machine_ms - self.handler_ms - self.node_ms - self.azurite_ms - self.driver_ms).max(0.0)
     }
 }
 
 struct PhaseResult {
-    /// `ceiling` or `handler`; `ceilings` and `handlers` once pooled.
+    /// `ceiling`, `handler` or `node`.
     name: &'static str,
     ok: u64,
     errors: u64,
@@ -608,6 +866,7 @@ impl PhaseResult {
             out.window += p.window;
             out.latencies.extend_from_slice(&p.latencies);
             out.cpu.handler_ms += p.cpu.handler_ms;
+            out.cpu.node_ms += p.cpu.node_ms;
             out.cpu.azurite_ms += p.cpu.azurite_ms;
             out.cpu.driver_ms += p.cpu.driver_ms;
             out.cpu.machine_ms += p.cpu.machine_ms;

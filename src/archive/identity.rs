@@ -14,10 +14,13 @@
 //! of being rounded to a double, so two events that differ only there never collide. The tests check
 //! the output against `serde_json_canonicalizer`, a complete RFC 8785 implementation.
 
+use super::envelope::JsonKey;
 use super::layout::sha256_hex;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
+use std::ops::Range;
 
 /// What Event Grid adds to each event it dead-letters, Event Grid schema.
 pub const EVENT_GRID_DELIVERY_PROPERTIES: [&str; 6] = [
@@ -161,26 +164,40 @@ impl<'de> Visitor<'de> for Canonical<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut members: Vec<(String, Vec<u8>)> = vec![];
-        while let Some(key) = map.next_key::<String>()? {
+        // Values are written where the object will go, in arrival order, and then moved once into
+        // key order: one buffer per object rather than one per member, keys borrowed from the text.
+        let start = self.out.len();
+        let mut members: Vec<Member<'de>> = Vec::with_capacity(16);
+        while let Some(JsonKey(key)) = map.next_key()? {
             if self.top && is_delivery_property(&key) {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             }
-            let mut value = vec![];
+            let from = self.out.len();
             map.next_value_seed(Canonical {
-                out: &mut value,
+                out: &mut *self.out,
                 top: false,
             })?;
-            members.push((key, value));
+            members.push(Member {
+                bytewise: sorts_bytewise(&key),
+                key,
+                value: from..self.out.len(),
+            });
         }
         // By UTF-16 code units (RFC 8785). The sort is stable, so of duplicate keys the last is the
         // one kept below, as parsers do.
-        members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+        members.sort_by(|a, b| {
+            if a.bytewise && b.bytewise {
+                a.key.cmp(&b.key)
+            } else {
+                a.key.encode_utf16().cmp(b.key.encode_utf16())
+            }
+        });
+        let values = self.out.split_off(start);
         self.out.push(b'{');
         let mut first = true;
-        for (i, (key, value)) in members.iter().enumerate() {
-            if members.get(i + 1).is_some_and(|(next, _)| next == key) {
+        for (i, Member { key, value, .. }) in members.iter().enumerate() {
+            if members.get(i + 1).is_some_and(|next| next.key == *key) {
                 continue;
             }
             if !first {
@@ -189,11 +206,27 @@ impl<'de> Visitor<'de> for Canonical<'_> {
             first = false;
             write_string(self.out, key);
             self.out.push(b':');
-            self.out.extend_from_slice(value);
+            self.out
+                .extend_from_slice(&values[value.start - start..value.end - start]);
         }
         self.out.push(b'}');
         Ok(())
     }
+}
+
+/// One member of an object being written: its key and where its canonical value is.
+struct Member<'a> {
+    key: Cow<'a, str>,
+    /// Whether UTF-16 order is byte order for this key, see [`sorts_bytewise`].
+    bytewise: bool,
+    value: Range<usize>,
+}
+
+/// UTF-16 code unit order is the byte order of UTF-8 except between characters above U+FFFF (UTF-8
+/// lead bytes F0-F4) and those of U+E000-U+FFFF (lead bytes EE, EF): keys without those bytes, nearly
+/// all of them, are compared as bytes. Decided once per key, not per comparison.
+fn sorts_bytewise(key: &str) -> bool {
+    key.bytes().all(|b| b < 0xEE)
 }
 
 #[cfg(test)]

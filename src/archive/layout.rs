@@ -5,6 +5,7 @@
 //! Quarantined inputs have no trustworthy id or time and are named by the SHA-256 of what arrived.
 
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fmt::Write;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -31,14 +32,20 @@ pub fn encode_segment(id: &str) -> String {
     }
     let mut out = String::with_capacity(id.len());
     let last = id.len() - 1;
+    let mut plain_from = 0;
     for (i, b) in id.bytes().enumerate() {
         let plain = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i != 0 && i != last);
-        if plain {
-            out.push(b as char);
-        } else {
+        if !plain {
+            // Plain bytes are ASCII: a run of them starts and ends on character boundaries. An
+            // empty run may not (between two bytes of one escaped character): it is skipped.
+            if plain_from < i {
+                out.push_str(&id[plain_from..i]);
+            }
             let _ = write!(out, "~{b:02X}");
+            plain_from = i + 1;
         }
     }
+    out.push_str(&id[plain_from..]);
     if out.len() > MAX_SEGMENT {
         let mut cut = KEPT_PREFIX;
         // Never split an escape: back up to before a `~` that starts within the last two bytes.
@@ -79,16 +86,21 @@ pub fn contains_phone_number(id: &str) -> bool {
 /// An id as it may appear in a log line: hashed exactly as in its blob name when it could carry a
 /// phone number, otherwise the id itself with control and bidi characters escaped and the length
 /// bounded, since ids come from outside.
-pub fn loggable_id(id: &str) -> String {
+pub fn loggable_id(id: &str) -> Cow<'_, str> {
     if contains_phone_number(id) {
-        return encode_segment(id);
+        return Cow::Owned(encode_segment(id));
     }
     const MAX_CHARS: usize = 120;
+    // Most ids are short printable ASCII that `escape_debug` leaves as it is: no copy for those.
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && !matches!(b, b'\\' | b'\'' | b'"');
+    if id.len() <= MAX_CHARS && id.bytes().all(plain) {
+        return Cow::Borrowed(id);
+    }
     let mut out: String = id.chars().take(MAX_CHARS).flat_map(char::escape_debug).collect();
     if id.chars().nth(MAX_CHARS).is_some() {
         out.push('…');
     }
-    out
+    Cow::Owned(out)
 }
 
 fn is_phone_number(id: &str) -> bool {
@@ -231,25 +243,36 @@ pub fn tags_header(tags: &[(&str, &str)]) -> String {
 /// Encodes a value into the blob index tag alphabet (see [`tags_header`]).
 pub fn tag_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        let allowed = b.is_ascii_alphanumeric() || b" +-./:_".contains(&b);
-        if allowed {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "={b:02X}");
-        }
-    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b" +-./:_".contains(&b);
+    encode_runs(&mut out, value, allowed, |out, b| {
+        let _ = write!(out, "={b:02X}");
+    });
     out
 }
 
 fn percent_encode_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    encode_runs(out, s, allowed, |out, b| {
+        let _ = write!(out, "%{b:02X}");
+    });
+}
+
+/// Appends `s` with every byte that is not `allowed` written by `escape`. Runs of allowed bytes
+/// are copied whole: the encoders run on every id and tag of every event.
+fn encode_runs(out: &mut String, s: &str, allowed: impl Fn(u8) -> bool, escape: impl Fn(&mut String, u8)) {
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if !allowed(b) {
+            // Allowed bytes are ASCII: a run of them starts and ends on character boundaries. An
+            // empty run may not (between two bytes of one escaped character): it is skipped.
+            if plain_from < i {
+                out.push_str(&s[plain_from..i]);
+            }
+            escape(out, b);
+            plain_from = i + 1;
         }
     }
+    out.push_str(&s[plain_from..]);
 }
 
 #[cfg(test)]
@@ -450,9 +473,22 @@ mod tests {
     fn readable_ids_are_logged_escaped_and_bounded() {
         assert_eq!(loggable_id("19:abc@thread.v2"), "19:abc@thread.v2");
         assert_eq!(loggable_id("a\nb\u{202e}"), "a\\nb\\u{202e}");
-        let long = loggable_id(&"x".repeat(500));
+        let long_id = "x".repeat(500);
+        let long = loggable_id(&long_id);
         assert_eq!(long.chars().count(), 121);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn ids_logged_without_a_copy_read_as_the_escaped_form_would() {
+        for b in 0u8..=127 {
+            let id = format!("id{}x", b as char);
+            if contains_phone_number(&id) {
+                continue;
+            }
+            let escaped: String = id.chars().flat_map(char::escape_debug).collect();
+            assert_eq!(loggable_id(&id), escaped, "byte {b}");
+        }
     }
 
     #[test]

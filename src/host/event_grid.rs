@@ -85,23 +85,97 @@ pub async fn invoke<S: BlobStore + BlobSource + BlobSink>(
 }
 
 /// One short line per event: never the message body, never a phone number, only ids and places.
+/// Built by appending into one buffer: every event pays for it.
 fn log_line(record: &Prepared, outcome: &Outcome) -> String {
     let (container, name) = outcome.location();
-    let what = describe(record);
-    match outcome {
-        Outcome::Archived { .. } => format!("archived {what} -> {container}/{name}"),
-        Outcome::Duplicate { .. } => format!("duplicate {what} already at {container}/{name}"),
+    let (verb, arrow, note) = match outcome {
+        Outcome::Archived { .. } => ("archived ", " -> ", ""),
+        Outcome::Duplicate { .. } => ("duplicate ", " already at ", ""),
         Outcome::ArchivedBesideConflict { .. } => {
-            format!("archived {what} -> {container}/{name} (another event already has this id)")
+            ("archived ", " -> ", " (another event already has this id)")
         }
-    }
+    };
+    let mut line = String::with_capacity(96 + container.len() + name.len());
+    line.push_str(verb);
+    write_description(&mut line, record);
+    line.push_str(arrow);
+    line.push_str(container);
+    line.push('/');
+    line.push_str(name);
+    line.push_str(note);
+    line
 }
 
 fn describe(record: &Prepared) -> String {
+    let mut out = String::new();
+    write_description(&mut out, record);
+    out
+}
+
+fn write_description(out: &mut String, record: &Prepared) {
     match (&record.event_id, &record.event_type, record.quarantine_reason) {
         // Ids are logged as they are named: hashed when they could hold a phone number.
-        (Some(id), Some(event_type), _) => format!("{} {}", loggable_id(id), loggable_id(event_type)),
-        (_, _, Some(reason)) => format!("quarantined input ({reason})"),
-        _ => "input".to_owned(),
+        (Some(id), Some(event_type), _) => {
+            out.push_str(&loggable_id(id));
+            out.push(' ');
+            out.push_str(&loggable_id(event_type));
+        }
+        (_, _, Some(reason)) => {
+            out.push_str("quarantined input (");
+            out.push_str(reason);
+            out.push(')');
+        }
+        _ => out.push_str("input"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::record::prepare;
+    use serde_json::value::RawValue;
+
+    fn outcome(name: &str) -> [Outcome; 3] {
+        let (container, name) = ("acs-sms".to_owned(), name.to_owned());
+        [
+            Outcome::Archived {
+                container: container.clone(),
+                name: name.clone(),
+            },
+            Outcome::Duplicate {
+                container: container.clone(),
+                name: name.clone(),
+            },
+            Outcome::ArchivedBesideConflict { container, name },
+        ]
+    }
+
+    #[test]
+    fn log_lines_name_the_event_and_where_it_is() {
+        let raw = RawValue::from_string(
+            r#"{"id":"m1","eventType":"Microsoft.Communication.SMSReceived","data":{}}"#.to_owned(),
+        )
+        .unwrap();
+        let record = prepare(&raw);
+        let [archived, duplicate, beside] = outcome("smsReceived/undated/m1.json");
+        assert_eq!(
+            log_line(&record, &archived),
+            "archived m1 Microsoft.Communication.SMSReceived -> acs-sms/smsReceived/undated/m1.json"
+        );
+        assert_eq!(
+            log_line(&record, &duplicate),
+            "duplicate m1 Microsoft.Communication.SMSReceived already at acs-sms/smsReceived/undated/m1.json"
+        );
+        assert_eq!(
+            log_line(&record, &beside),
+            "archived m1 Microsoft.Communication.SMSReceived -> acs-sms/smsReceived/undated/m1.json (another event already has this id)"
+        );
+        let quarantined = prepare(&RawValue::from_string("[1]".to_owned()).unwrap());
+        assert!(
+            log_line(&quarantined, &archived)
+                .starts_with("archived quarantined input (not a JSON object) -> "),
+            "{}",
+            log_line(&quarantined, &archived)
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Blob Storage through `azure_storage_blob` 1.x, Microsoft's supported successor of the frozen
 //! `azure_storage_blobs` 0.21. It has no Shared Key signing, hence [`super::sas`].
 
-use super::sas::{redact, AccountSasPolicy};
+use super::sas::{redact, AccountSasSigner};
+use super::transport::HyperTransport;
 use super::{cause_chain, event_hashes_of_record, BlobStore, NewBlob, PutOutcome, StorageError};
 use super::{
     BlobSink, BlobSource, Claim, EventHashes, JobBlob, ListPage, ListedBlob, ReadBlob, WriteCondition,
@@ -46,18 +47,40 @@ impl AzureBlobStore {
         let retry_within = time::Duration::try_from(retry_within).unwrap_or(time::Duration::seconds(20));
         // Mozilla's roots, built in: the handler trusts the same CAs on every Functions image (and in
         // a root file system without ca-certificates), and start-up does not read the system bundle.
-        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der).ok());
-        let http = reqwest::Client::builder()
-            .tls_certs_only(roots)
-            .connect_timeout(Duration::from_secs(2))
+        let mut roots = rustls::RootCertStore::empty();
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            // A root this rustls cannot use is left out, as reqwest did.
+            let _ = roots.add(der.clone());
+        }
+        let (credential, query, sas): (Option<Arc<dyn TokenCredential>>, Option<String>, _) = match auth {
+            StorageAuth::Sas { sas, .. } => (None, Some(sas.clone()), None),
+            StorageAuth::AccountKey {
+                account,
+                key,
+                blob_endpoint,
+            } => {
+                let signer = AccountSasSigner::new(account, key, blob_endpoint.scheme() == "http");
+                (None, None, Some(signer))
+            }
+            StorageAuth::ManagedIdentity { client_id, .. } => {
+                let options = ManagedIdentityCredentialOptions {
+                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                    ..Default::default()
+                };
+                let credential = ManagedIdentityCredential::new(Some(options)).map_err(from_azure)?;
+                (Some(credential as Arc<dyn TokenCredential>), None, None)
+            }
+        };
+        let http = HyperTransport::new(
+            roots,
+            Duration::from_secs(2),
             // Per-try cap; the invocation budget bounds the whole operation, retries included.
-            .timeout(Duration::from_secs(8))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .map_err(|e| StorageError::Transport(redact(&cause_chain(&e))))?;
-        let mut options = BlobContainerClientOptions {
+            Duration::from_secs(8),
+            Duration::from_secs(50),
+            sas,
+        )
+        .map_err(|e| StorageError::Transport(redact(&cause_chain(&e))))?;
+        let options = BlobContainerClientOptions {
             client_options: ClientOptions {
                 transport: Some(Transport::new(Arc::new(http))),
                 retry: RetryOptions::exponential(ExponentialRetryOptions {
@@ -69,26 +92,6 @@ impl AzureBlobStore {
                 ..Default::default()
             },
             ..Default::default()
-        };
-        let (credential, query): (Option<Arc<dyn TokenCredential>>, Option<String>) = match auth {
-            StorageAuth::Sas { sas, .. } => (None, Some(sas.clone())),
-            StorageAuth::AccountKey {
-                account,
-                key,
-                blob_endpoint,
-            } => {
-                let policy = AccountSasPolicy::new(account, key, blob_endpoint.scheme() == "http");
-                options.client_options.per_call_policies.push(Arc::new(policy));
-                (None, None)
-            }
-            StorageAuth::ManagedIdentity { client_id, .. } => {
-                let options = ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    ..Default::default()
-                };
-                let credential = ManagedIdentityCredential::new(Some(options)).map_err(from_azure)?;
-                (Some(credential as Arc<dyn TokenCredential>), None)
-            }
         };
         let mut clients = HashMap::new();
         for &name in containers {

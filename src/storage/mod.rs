@@ -8,6 +8,7 @@
 mod azure;
 pub mod memory;
 mod sas;
+mod transport;
 
 pub use azure::AzureBlobStore;
 pub use sas::account_sas;

@@ -1,8 +1,7 @@
 //! Account SAS signing: the Rust Blob SDK cannot sign with an account key, so a key from the
-//! connection string becomes an account SAS in memory, added to every request by a pipeline policy.
+//! connection string becomes an account SAS in memory, added to every request by the transport.
 
-use azure_core::http::policies::{Policy, PolicyResult};
-use azure_core::http::{Context, Request, Url};
+use azure_core::http::Url;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,30 +16,32 @@ const SAS_VERSION: &str = "2022-11-02";
 const SAS_VALIDITY: time::Duration = time::Duration::hours(48);
 const SAS_RENEW_AFTER: time::Duration = time::Duration::hours(24);
 
-/// Signs every request with an account SAS made from the account key, renewed once a day.
-pub(super) struct AccountSasPolicy {
+/// An account SAS made from the account key, renewed once a day; the transport adds it to every
+/// request ([`super::transport`]).
+pub(super) struct AccountSasSigner {
     account: String,
     key: Vec<u8>,
     allow_http: bool,
     /// The current SAS query and when to replace it.
-    current: std::sync::Mutex<(String, OffsetDateTime)>,
+    current: std::sync::Mutex<(Arc<str>, OffsetDateTime)>,
 }
 
-impl AccountSasPolicy {
+impl AccountSasSigner {
     pub(super) fn new(account: &str, key: &[u8], allow_http: bool) -> Self {
         let now = OffsetDateTime::now_utc();
-        AccountSasPolicy {
+        AccountSasSigner {
             account: account.to_owned(),
             key: key.to_owned(),
             allow_http,
             current: std::sync::Mutex::new((
-                account_sas(account, key, now, allow_http),
+                account_sas(account, key, now, allow_http).into(),
                 now + SAS_RENEW_AFTER,
             )),
         }
     }
 
-    fn sas(&self) -> String {
+    /// The SAS query to send now.
+    pub(super) fn sas(&self) -> Arc<str> {
         let mut current = self
             .current
             .lock()
@@ -48,7 +49,7 @@ impl AccountSasPolicy {
         let now = OffsetDateTime::now_utc();
         if now >= current.1 {
             *current = (
-                account_sas(&self.account, &self.key, now, self.allow_http),
+                account_sas(&self.account, &self.key, now, self.allow_http).into(),
                 now + SAS_RENEW_AFTER,
             );
         }
@@ -56,26 +57,12 @@ impl AccountSasPolicy {
     }
 }
 
-// The key must never reach a log through a Debug print of the pipeline.
-impl std::fmt::Debug for AccountSasPolicy {
+// The key must never reach a log through a Debug print of the transport.
+impl std::fmt::Debug for AccountSasSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountSasPolicy")
+        f.debug_struct("AccountSasSigner")
             .field("account", &self.account)
             .finish_non_exhaustive()
-    }
-}
-
-#[async_trait::async_trait]
-impl Policy for AccountSasPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
-        let sas = self.sas();
-        let url = request.url_mut();
-        let query = match url.query() {
-            Some(q) if !q.is_empty() => format!("{q}&{sas}"),
-            _ => sas,
-        };
-        url.set_query(Some(&query));
-        next[0].send(ctx, request, &next[1..]).await
     }
 }
 

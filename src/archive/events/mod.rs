@@ -338,16 +338,45 @@ impl Fields {
 /// Keys the models do not read are kept as they are.
 pub fn canonical_keys(object: Map<String, Value>) -> Map<String, Value> {
     let names = known_names();
+    // Events nearly always spell their keys as the models do: then the object stays as it is, which
+    // is what the renaming below would give.
+    if object
+        .keys()
+        .all(|key| canonical_name(names, key).is_none_or(|canonical| canonical == key))
+    {
+        return object;
+    }
     let mut out = Map::with_capacity(object.len());
     for (key, value) in object {
-        let key = match names.get(&key.to_lowercase()) {
-            Some(&canonical) => canonical.to_owned(),
+        let key = match canonical_name(names, &key) {
+            Some(canonical) => canonical.to_owned(),
             None => key,
         };
         out.entry(key).or_insert(value);
     }
     out
 }
+
+/// The models' spelling of `key`, matched case-insensitively, if a model reads it.
+fn canonical_name(names: &KnownNames, key: &str) -> Option<&'static str> {
+    const MAX_ASCII: usize = 64;
+    if key.len() <= MAX_ASCII && key.is_ascii() {
+        // Lower-cased on the stack: most keys are short ASCII, and this runs for every key.
+        let mut buffer = [0u8; MAX_ASCII];
+        let lower = &mut buffer[..key.len()];
+        lower.copy_from_slice(key.as_bytes());
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).expect("lower-cased ASCII is UTF-8");
+        return names.get(lower).copied();
+    }
+    // Not only ASCII: full Unicode lower-casing (the Kelvin sign `\u{212A}` lower-cases to `k`).
+    names.get(key.to_lowercase().as_str()).copied()
+}
+
+/// The known field names by their lower-case form. The table is fixed at start-up and only ever
+/// looked up, so its hasher needs no defence against chosen keys (that matters for tables that grow
+/// from input); foldhash is several times cheaper per key than SipHash.
+type KnownNames = HashMap<String, &'static str, foldhash::fast::FixedState>;
 
 /// Reads a model from a JSON object after [`canonical_keys`]; `None` for anything else.
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Option<T> {
@@ -359,8 +388,8 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Option<T> {
 
 /// Every field name the models read, by its lower-case form. A new model is added here and in
 /// [`Model`]; its field names are asked from serde, so they cannot drift.
-fn known_names() -> &'static HashMap<String, &'static str> {
-    static NAMES: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
+fn known_names() -> &'static KnownNames {
+    static NAMES: OnceLock<KnownNames> = OnceLock::new();
     NAMES.get_or_init(|| {
         use {advanced::*, chat::*, sms::*};
         [
