@@ -5,8 +5,9 @@
 //! CLI call [`archive`] (what an event becomes, and storing it exactly once through
 //! [`archive::ingest`]) and [`deadletter`] (dead-lettered events back into the archive, through the
 //! same ingestion), which call [`storage`]. [`analytics`] reads the archive back into hourly Parquet
-//! (the `CompactArchive` timer and `handler compact`), through [`storage`] too. [`config`] and
-//! [`telemetry`] are built once at start.
+//! (the `CompactArchive` timer and `handler compact`), through [`storage`] too; [`report`] turns
+//! that Parquet into figures, a JSON summary and an HTML page (`handler report`), and [`traffic`]
+//! generates realistic events to try it on. [`config`] and [`telemetry`] are built once at start.
 //! ARCHITECTURE.md has the map.
 
 pub mod analytics;

@@ -5,7 +5,6 @@
 use acs_event_archive::analytics::compact::{Compactor, Outcome};
 use acs_event_archive::analytics::hour_start;
 use acs_event_archive::config::Config;
-use acs_event_archive::storage::AzureBlobStore;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -46,13 +45,7 @@ pub async fn run(args: CompactArgs, config: &Config) -> anyhow::Result<bool> {
     let from = args.from.unwrap_or(hour_start(now) - lookback);
     let to = args.to.unwrap_or(now);
     anyhow::ensure!(from < to, "--from must be before --to");
-    let store = AzureBlobStore::new(
-        &config.storage,
-        &config.containers.every(),
-        config.index_tags,
-        config.budget * 3 / 4,
-    )
-    .context("could not set up the storage client")?;
+    let store = super::job_store(config)?;
     let compactor = Compactor::new(&store, &config.containers);
     let partitions = compactor
         .partitions(from, to, now, !args.no_undated)

@@ -82,6 +82,19 @@ where
     block_on(command(config))
 }
 
+/// The storage client of the commands that read and write the archive's containers: the same
+/// settings as the handler, the SDK's retries ending within three quarters of the budget.
+fn job_store(config: &Config) -> anyhow::Result<acs_event_archive::storage::AzureBlobStore> {
+    use anyhow::Context;
+    acs_event_archive::storage::AzureBlobStore::new(
+        &config.storage,
+        &config.containers.every(),
+        config.index_tags,
+        config.budget * 3 / 4,
+    )
+    .context("could not set up the storage client")
+}
+
 /// The settings, or the exit code after saying on stderr which setting to fix.
 fn load_config() -> Result<Config, ExitCode> {
     Config::from_env().map_err(|e| {

@@ -6,7 +6,6 @@ use super::compact::parse_time;
 use acs_event_archive::config::Config;
 use acs_event_archive::report::privacy::Privacy;
 use acs_event_archive::report::{self, page, ReportOptions};
-use acs_event_archive::storage::AzureBlobStore;
 use anyhow::Context;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -33,13 +32,7 @@ pub struct ReportArgs {
 
 pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<bool> {
     anyhow::ensure!(args.from < args.to, "--from must be before --to");
-    let store = AzureBlobStore::new(
-        &config.storage,
-        &config.containers.every(),
-        config.index_tags,
-        config.budget * 3 / 4,
-    )
-    .context("could not set up the storage client")?;
+    let store = super::job_store(config)?;
     let options = ReportOptions {
         from: args.from,
         to: args.to,
