@@ -237,11 +237,13 @@ pub async fn build<S: BlobSource + BlobSink>(
     })
 }
 
-/// Whether a kind has records on a day, asked once per kind and day with a listing capped at one
-/// name: how hours that have no file (or are still to come) are skipped without a listing each.
+/// Whether a kind has records on a day, asked once per kind and month and then per day, each with
+/// a listing capped at one name: how hours that have no file (or are still to come) are skipped
+/// without a listing each, and a window of years without a probe per day.
 #[derive(Default)]
 struct DayProbe {
-    seen: BTreeMap<(String, time::Date), bool>,
+    /// By prefix (`{kind}/{yyyy}/{MM}/` or `…/{dd}/`); a kind is always in its family's container.
+    seen: BTreeMap<String, bool>,
 }
 
 impl DayProbe {
@@ -252,22 +254,33 @@ impl DayProbe {
         p: &Partition,
     ) -> Result<bool, ReportError> {
         let hour = p.hour.expect("a dated partition");
-        let key = (p.kind.clone(), hour.date());
-        if let Some(has) = self.seen.get(&key) {
+        let month = format!("{}/{:04}/{:02}/", p.kind, hour.year(), u8::from(hour.month()));
+        let day = format!("{month}{:02}/", hour.day());
+        for prefix in [month, day] {
+            if !self
+                .any_under(store, containers.for_family(p.family), prefix)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn any_under<S: BlobSource>(
+        &mut self,
+        store: &S,
+        container: &str,
+        prefix: String,
+    ) -> Result<bool, ReportError> {
+        if let Some(has) = self.seen.get(&prefix) {
             return Ok(*has);
         }
-        let day = format!(
-            "{}/{:04}/{:02}/{:02}/",
-            p.kind,
-            hour.year(),
-            u8::from(hour.month()),
-            hour.day()
-        );
         let has = store
-            .any_under(containers.for_family(p.family), &day)
+            .any_under(container, &prefix)
             .await
             .map_err(ReportError::Listing)?;
-        self.seen.insert(key, has);
+        self.seen.insert(prefix, has);
         Ok(has)
     }
 }
