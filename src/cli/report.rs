@@ -61,9 +61,9 @@ pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<bool> {
             s.to,
             s.rows,
             match s.read {
-                report::summary::SourceKind::Parquet => "Parquet",
+                report::summary::SourceKind::Parquet => "Parquet files",
                 report::summary::SourceKind::Compacted => "Parquet compacted just now",
-                report::summary::SourceKind::Records => "records (the hour is still open)",
+                report::summary::SourceKind::Records => "records (hours not over yet)",
             }
         ));
     }
