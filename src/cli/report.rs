@@ -32,6 +32,12 @@ pub struct ReportArgs {
 
 pub async fn run(args: ReportArgs, config: &Config) -> anyhow::Result<bool> {
     anyhow::ensure!(args.from < args.to, "--from must be before --to");
+    // A report reads every hour of its window: bound it, and keep clear of the calendar's end.
+    anyhow::ensure!(
+        args.to - args.from <= time::Duration::days(3_660),
+        "the window is longer than ten years: report on less at a time"
+    );
+    anyhow::ensure!(args.to.year() < 9999, "--to must be before the year 9999");
     let store = super::job_store(config)?;
     let options = ReportOptions {
         from: args.from,

@@ -111,6 +111,7 @@ struct LanguageTotals {
 /// Folds rows into the figures.
 #[derive(Default)]
 pub struct Figures {
+    privacy: Privacy,
     sms_received: u64,
     sms_reports: u64,
     sms_messages: HashMap<Box<str>, SmsMessage>,
@@ -132,6 +133,14 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Figures that will show identifiers and texts as `privacy` allows.
+    pub fn new(privacy: Privacy) -> Self {
+        Figures {
+            privacy,
+            ..Default::default()
+        }
+    }
+
     pub fn add(&mut self, kind: Kind, row: &Row<'_>) {
         match kind {
             Kind::SmsReceived => self.sms_received += 1,
@@ -253,7 +262,7 @@ impl Figures {
         let mut seen: Vec<String> = fields
             .key_phrases
             .iter()
-            .map(|p| p.trim().to_lowercase())
+            .map(|p| self.privacy.text(&p.trim().to_lowercase()))
             .filter(|p| !p.is_empty())
             .collect();
         seen.sort();
@@ -314,12 +323,13 @@ impl Figures {
         }
     }
 
-    /// The figures, with identifiers and texts as `privacy` allows.
-    pub fn finish(self, privacy: &Privacy) -> (Sms, AdvancedMessaging, Chat) {
+    /// The figures, with identifiers and texts as the privacy allows.
+    pub fn finish(self) -> (Sms, AdvancedMessaging, Chat) {
+        let privacy = self.privacy;
         (
-            self.sms(privacy),
-            self.messaging(privacy),
-            self.chat_figures(privacy),
+            self.sms(&privacy),
+            self.messaging(&privacy),
+            self.chat_figures(&privacy),
         )
     }
 
@@ -339,7 +349,7 @@ impl Figures {
             delivery_reports: self.sms_reports,
             messages,
             delivery_rate: ratio(by_status.get("Delivered").copied().unwrap_or(0), messages),
-            by_status,
+            by_status: masked_keys(&by_status, privacy),
             failure_details: top(failures),
             per_day: self
                 .sms_days
@@ -347,7 +357,7 @@ impl Figures {
                 .map(|(day, by_status)| SmsDay {
                     date: date_text(*day),
                     reports: by_status.values().sum(),
-                    by_status: by_status.clone(),
+                    by_status: masked_keys(by_status, privacy),
                 })
                 .collect(),
         }
@@ -407,8 +417,7 @@ impl Figures {
                 .then_with(|| a.channel_message.cmp(&b.channel_message))
         });
         errors.truncate(TOP);
-        let mut languages: Vec<Language> = self
-            .languages
+        let mut languages: Vec<Language> = masked_totals(&self.languages, privacy)
             .iter()
             .map(|(language, t)| Language {
                 language: language.clone(),
@@ -417,8 +426,7 @@ impl Figures {
             })
             .collect();
         languages.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.language.cmp(&b.language)));
-        let mut sentiment: Vec<Sentiment> = self
-            .sentiment
+        let mut sentiment: Vec<Sentiment> = masked_totals(&self.sentiment, privacy)
             .iter()
             .map(|(description, t)| Sentiment {
                 description: description.clone(),
@@ -440,7 +448,7 @@ impl Figures {
         };
         AdvancedMessaging {
             received: self.inbound.len() as u64,
-            received_by_type: self.inbound_types.clone(),
+            received_by_type: masked_keys(&self.inbound_types, privacy),
             outbound: self.outbound.len() as u64,
             reached,
             failed,
@@ -567,6 +575,29 @@ fn message_type(row: &Row<'_>) -> String {
     }
 }
 
+/// Counts under keys masked as `privacy` allows (two keys that mask alike are added up).
+fn masked_keys(counts: &BTreeMap<String, u64>, privacy: &Privacy) -> BTreeMap<String, u64> {
+    let mut masked = BTreeMap::new();
+    for (key, n) in counts {
+        *masked.entry(privacy.text(key)).or_default() += n;
+    }
+    masked
+}
+
+fn masked_totals(
+    totals: &BTreeMap<String, LanguageTotals>,
+    privacy: &Privacy,
+) -> BTreeMap<String, LanguageTotals> {
+    let mut masked: BTreeMap<String, LanguageTotals> = BTreeMap::new();
+    for (key, t) in totals {
+        let m = masked.entry(privacy.text(key)).or_default();
+        m.events += t.events;
+        m.confidence_sum += t.confidence_sum;
+        m.confident += t.confident;
+    }
+    masked
+}
+
 fn top(counts: HashMap<String, u64>) -> Vec<Counted> {
     let mut list: Vec<Counted> = counts
         .into_iter()
@@ -623,7 +654,7 @@ mod tests {
         for (kind, row) in rows {
             f.add(*kind, row);
         }
-        f.finish(&Privacy::hashed())
+        f.finish()
     }
 
     #[test]
@@ -793,6 +824,48 @@ mod tests {
         assert_eq!(chat.participants_removed, 1);
         assert_eq!(chat.busiest_threads.len(), 1);
         assert!(chat.busiest_threads[0].thread.starts_with("thread-"));
+    }
+
+    #[test]
+    fn numbers_in_any_text_the_figures_quote_are_masked() {
+        let number = "+14255550100";
+        let (sms, am, _) = figures(&[
+            (
+                Kind::SmsDeliveryReport,
+                Row {
+                    message_id: Some("m"),
+                    status: Some("Failed to +14255550100"),
+                    ..row("1", 1)
+                },
+            ),
+            (
+                Kind::MessageReceived,
+                Row {
+                    message_type: Some("+14255550100"),
+                    ..row("2", 1)
+                },
+            ),
+            (
+                Kind::MessageAnalysis,
+                Row {
+                    language: Some("Call +1 425 555 0100"),
+                    fields: Some(
+                        r#"{"keyPhrases":["call +1 425 555 0100","call +1 425 555 0199"],"sentiment":{"description":"mentions +14255550100"}}"#,
+                    ),
+                    ..row("3", 1)
+                },
+            ),
+        ]);
+        let json = serde_json::to_string(&(&sms, &am)).unwrap();
+        assert!(!json.contains(number) && !json.contains("555 0100"), "{json}");
+        assert_eq!(
+            am.analysis.key_phrases,
+            [Counted {
+                text: "call [number]".into(),
+                count: 1
+            }],
+            "one event, one count"
+        );
     }
 
     #[test]

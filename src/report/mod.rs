@@ -62,6 +62,10 @@ pub enum ReportError {
         #[source]
         cause: StorageError,
     },
+    #[error(
+        "{name} was listed but is gone (deleted while the report read the window): run the report again"
+    )]
+    Vanished { name: String },
     #[error("{name} is not a readable Parquet file: {cause}")]
     Parquet {
         name: String,
@@ -85,13 +89,12 @@ pub async fn build<S: BlobSource + BlobSink>(
     let files = analytics_files(store, containers, &kinds, &hours).await?;
     let open_from = hour_start(options.now);
     let recent_from = open_from - Duration::hours(i64::from(options.lookback_hours));
-    let hours_with_files: BTreeSet<OffsetDateTime> = files.iter().map(|(_, h)| *h).collect();
-    let plan: Vec<(OffsetDateTime, SourceKind)> = hours
+    let mut plan: Vec<(OffsetDateTime, SourceKind)> = hours
         .iter()
         .map(|&h| {
             let read = if h >= open_from {
                 SourceKind::Records
-            } else if h >= recent_from || !hours_with_files.contains(&h) {
+            } else if h >= recent_from {
                 SourceKind::Compacted
             } else {
                 SourceKind::Parquet
@@ -100,23 +103,29 @@ pub async fn build<S: BlobSource + BlobSink>(
         })
         .collect();
 
-    // Compact what needs it; then every closed hour is read from its files. An old hour without
-    // files is compacted only for the kinds that have records that day (one capped listing per kind
-    // and day), so a quiet night costs a request per kind, not a listing per kind and hour.
+    // Compact what needs it; then every closed hour is read from its files. In the lookback every
+    // kind is compacted (an unchanged hour costs a listing). Before it, a kind's hour that has no
+    // file is compacted if the kind has records that day (one capped listing per kind and month,
+    // then day), so a quiet night costs no listing per kind and hour, and a kind that a compaction
+    // run did not reach is not silently left out.
     let compactor = Compactor::new(store, containers);
     let mut to_compact: Vec<Partition> = vec![];
     let mut days = DayProbe::default();
-    for (h, read) in &plan {
-        if *read != SourceKind::Compacted {
+    for (h, read) in plan.iter_mut() {
+        if *read == SourceKind::Records {
             continue;
         }
-        let recent = *h >= recent_from;
         for (family, kind) in &kinds {
             let p = partition(*family, kind, *h);
-            if !recent && !days.has_records(store, containers, &p).await? {
+            if *read == SourceKind::Parquet
+                && (files.contains(&(kind.clone(), *h)) || !days.has_records(store, containers, &p).await?)
+            {
                 continue;
             }
             to_compact.push(p);
+        }
+        if to_compact.last().is_some_and(|p| p.hour == Some(*h)) {
+            *read = SourceKind::Compacted;
         }
     }
     if !to_compact.is_empty() {
@@ -150,14 +159,14 @@ pub async fn build<S: BlobSource + BlobSink>(
     drop(results);
 
     let window = (micros(options.from), micros(options.to));
-    let mut figures = Figures::default();
+    let mut figures = Figures::new(options.privacy);
     let mut rows_by_hour: BTreeMap<OffsetDateTime, u64> = BTreeMap::new();
     let mut to_read: Vec<(Family, String, OffsetDateTime)> = vec![];
     for (h, read) in &plan {
-        let available = |kind: &str| match read {
-            SourceKind::Parquet => files.contains(&(kind.to_owned(), *h)),
-            SourceKind::Compacted => compacted.contains(&(kind.to_owned(), *h)),
-            SourceKind::Records => false,
+        // A file that was there, or one the report just compacted (then it is read as it is now).
+        let available = |kind: &str| {
+            let key = (kind.to_owned(), *h);
+            *read != SourceKind::Records && (files.contains(&key) || compacted.contains(&key))
         };
         for (family, kind) in &kinds {
             if available(kind) {
@@ -175,9 +184,9 @@ pub async fn build<S: BlobSource + BlobSink>(
     while let Some((kind, h, name, blob)) = fetched.next().await {
         let bytes = match blob {
             Ok(Some(blob)) => blob.bytes,
-            // Replaced or removed since it was listed: compaction replaces a file in one write, so
-            // the hour is read again from what is there now.
-            Ok(None) => continue,
+            // Compaction replaces a file in one write under the same name, so a file that is gone
+            // was deleted: its hour would be missing from the figures.
+            Ok(None) => return Err(ReportError::Vanished { name }),
             Err(cause) => return Err(ReportError::Read { name, cause }),
         };
         let kind_of = Kind::of(kind).expect("a report kind");
@@ -216,7 +225,7 @@ pub async fn build<S: BlobSource + BlobSink>(
         }
     }
 
-    let (sms, advanced_messaging, chat) = figures.finish(&options.privacy);
+    let (sms, advanced_messaging, chat) = figures.finish();
     Ok(Summary {
         report_version: REPORT_VERSION,
         window: Window {
@@ -510,6 +519,35 @@ mod tests {
             summary.sources
         );
         assert_eq!(summary.sources[2].to, "2026-12-01T10:00:00Z");
+    }
+
+    #[tokio::test]
+    async fn an_old_hour_compacted_for_one_kind_is_still_read_for_the_others() {
+        let store = MemoryStore::default();
+        let c = containers();
+        archive(&store, &c, report("a", "Delivered", "2026-12-01T01:10:00Z"));
+        let received = json!({"id": "r", "topic": "/t", "subject": "/phonenumber/1",
+            "eventType": "Microsoft.Communication.SMSReceived", "eventTime": "2026-12-01T01:20:00Z",
+            "dataVersion": "1.0", "metadataVersion": "1",
+            "data": {"messageId": "r", "from": "+1555", "to": "+1556", "message": "hi"}});
+        archive(&store, &c, received);
+        // A compaction run that stopped after one kind of the hour.
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        Compactor::new(&store, &c)
+            .compact(
+                &partition(Family::Sms, "smsReceived", datetime!(2026-12-01 01:00 UTC)),
+                far,
+            )
+            .await
+            .unwrap();
+        let summary = build(&store, &c, &options(datetime!(2026-12-05 00:00 UTC)), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(summary.sms.received, 1);
+        assert_eq!(
+            summary.sms.delivery_reports, 1,
+            "the kind without a file was compacted first"
+        );
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 
 use crate::archive::layout::sha256_hex;
 
-#[derive(Debug, Clone, Copy)]
+/// Hashed and masked unless asked otherwise: the default is the private one.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Privacy {
     show: bool,
 }
@@ -39,57 +40,53 @@ impl Privacy {
     }
 }
 
-/// Replaces what reads as a phone number with `[number]`: 7 or more digits after a `+`, or 9 or
-/// more digits with at most single spaces, dots, dashes or brackets between them. Error codes
-/// (`131026`), years and dates (`2026-12-01`: 8 digits) stay.
+/// Replaces what reads as a phone number with `[number]`: a `+` (or its URL form `%2B`) followed by
+/// 7 or more digits, or 9 or more digits, where digits may be apart by up to three separators (space,
+/// no-break space, `.`, `-`, `/`, brackets). Digits of any script count. Error codes (`131026`),
+/// dates (`2026-12-01`: 8 digits) and short numbers stay; over-masking is the safe side.
 pub fn mask_numbers(text: &str) -> String {
-    let bytes = text.as_bytes();
+    let c: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let starts = bytes[i] == b'+' || bytes[i].is_ascii_digit() || bytes[i] == b'(';
-        let after_word = i > 0 && (bytes[i - 1].is_ascii_alphanumeric());
-        if !starts || after_word {
-            i += 1;
-            continue;
-        }
-        let plus = bytes[i] == b'+';
-        let (end, digits) = number_run(bytes, if plus { i + 1 } else { i });
-        if (plus && digits >= 7) || digits >= 9 {
-            out.push_str(&text[copied..i]);
-            out.push_str("[number]");
-            copied = end;
-            i = end;
+    while i < c.len() {
+        let plus_len = if c[i] == '+' {
+            1
+        } else if c.len() >= i + 3 && c[i] == '%' && c[i + 1] == '2' && matches!(c[i + 2], 'b' | 'B') {
+            3
         } else {
-            i = end.max(i + 1);
+            0
+        };
+        if plus_len > 0 || c[i].is_numeric() || c[i] == '(' {
+            let (end, digits) = number_run(&c, i + plus_len);
+            if (plus_len > 0 && digits >= 7) || digits >= 9 {
+                out.push_str("[number]");
+                i = end;
+                continue;
+            }
         }
+        out.push(c[i]);
+        i += 1;
     }
-    out.push_str(&text[copied..]);
     out
 }
 
-/// From `start`: the end of a run of digits with single separators between them, and its digits.
-fn number_run(bytes: &[u8], start: usize) -> (usize, usize) {
-    let mut digits = 0;
-    let mut end = start;
-    let mut i = start;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b.is_ascii_digit() {
+/// From `start`: the end of a run of digits with at most three separators between neighbours, and
+/// its digits.
+fn number_run(c: &[char], start: usize) -> (usize, usize) {
+    let separator = |ch: char| matches!(ch, ' ' | '\u{a0}' | '.' | '-' | '/' | '(' | ')');
+    let (mut i, mut end, mut digits) = (start, start, 0);
+    while i < c.len() {
+        if c[i].is_numeric() {
             digits += 1;
             i += 1;
             end = i;
-        } else if matches!(b, b' ' | b'.' | b'-' | b'(' | b')') && i + 1 < bytes.len() {
-            let next = bytes[i + 1];
-            if next.is_ascii_digit() || (b == b')' && next == b' ') || (b == b' ' && next == b'(') {
-                i += 1;
-            } else {
-                break;
-            }
-        } else {
+            continue;
+        }
+        let gap = c[i..].iter().take(4).take_while(|ch| separator(**ch)).count();
+        if gap == 0 || gap > 3 || !c.get(i + gap).is_some_and(|ch| ch.is_numeric()) {
             break;
         }
+        i += gap;
     }
     (end, digits)
 }
@@ -100,18 +97,31 @@ mod tests {
 
     #[test]
     fn phone_numbers_in_texts_are_masked_and_codes_stay() {
-        assert_eq!(
-            mask_numbers("Failed to reach +1 (425) 555-0123 today"),
-            "Failed to reach [number] today"
-        );
-        assert_eq!(mask_numbers("number 14255550123."), "number [number].");
-        assert_eq!(mask_numbers("425.555.0123 and"), "[number] and");
-        assert_eq!(
-            mask_numbers("131026 Message undeliverable on 2026-12-01"),
-            "131026 Message undeliverable on 2026-12-01"
-        );
-        assert_eq!(mask_numbers("+12 and +"), "+12 and +");
-        assert_eq!(mask_numbers("id abc1234567890"), "id abc1234567890");
+        for (text, masked) in [
+            (
+                "Failed to reach +1 (425) 555-0123 today",
+                "Failed to reach [number] today",
+            ),
+            ("number 14255550123.", "number [number]."),
+            ("425.555.0123 and", "[number] and"),
+            ("tel14255550123", "tel[number]"),
+            ("to %2B14255550123", "to [number]"),
+            ("425\u{a0}555\u{a0}0123", "[number]"),
+            ("425/555/0123 or 425 - 555 - 0123", "[number] or [number]"),
+            ("(425)  555-0123", "[number]"),
+            (
+                "\u{ff14}\u{ff12}\u{ff15}\u{ff15}\u{ff15}\u{ff15}\u{ff10}\u{ff11}\u{ff12}",
+                "[number]",
+            ),
+            (
+                "131026 Message undeliverable on 2026-12-01",
+                "131026 Message undeliverable on 2026-12-01",
+            ),
+            ("+12 and +", "+12 and +"),
+            ("22 33 44 55", "22 33 44 55"),
+        ] {
+            assert_eq!(mask_numbers(text), masked, "{text:?}");
+        }
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! - Per-day figures of messages count each message on the day of its first event of the kind
 //!   counted (so the days add up to the totals); per-day figures of events count events.
 //! - Texts that come from customers or channels (failure details, error messages, key phrases,
-//!   intents) have what reads as a phone number (7 or more digits after a `+`, or 9 or more digits
-//!   with single spaces, dots, dashes or brackets between them) replaced by `[number]`, unless
-//!   identifiers are shown ([`super::privacy::mask_numbers`]).
+//!   intents, and every status, type, language or sentiment key) have what reads as a phone number
+//!   (a `+` or `%2B` and 7 or more digits, or 9 or more digits; neighbouring digits at most three
+//!   spaces, no-break spaces, dots, dashes, slashes or brackets apart; digits of any script)
+//!   replaced by `[number]`, unless identifiers are shown ([`super::privacy::mask_numbers`]). Key
+//!   phrases are masked before they are counted once per event.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

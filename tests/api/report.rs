@@ -121,44 +121,48 @@ fn window(events: &[Value], from: OffsetDateTime, to: OffsetDateTime) -> Vec<Eve
     out
 }
 
-/// What reads as a phone number becomes `[number]` (summary.rs): 7 or more digits after a `+`, or 9
-/// or more digits with single spaces, dots, dashes or brackets between them. A run starts at a `+`,
-/// a digit or a `(` that does not follow a letter or digit, and ends at its last digit.
+/// What reads as a phone number becomes `[number]` (summary.rs): a `+` or `%2B` and 7 or more
+/// digits, or 9 or more digits, neighbouring digits at most three separators (space, no-break
+/// space, `.`, `-`, `/`, brackets) apart; digits of any script.
 fn redact(text: &str) -> String {
-    let c: Vec<char> = text.chars().collect();
-    let joins = |j: usize| {
-        let next = c.get(j + 1).copied();
-        matches!(c[j], ' ' | '.' | '-' | '(' | ')')
-            && (next.is_some_and(|n| n.is_ascii_digit())
-                || (c[j] == ')' && next == Some(' '))
-                || (c[j] == ' ' && next == Some('(')))
-    };
+    let chars: Vec<char> = text.chars().collect();
+    let is_separator = |c: char| " \u{a0}.-/()".contains(c);
     let mut out = String::new();
-    let mut i = 0;
-    while i < c.len() {
-        let boundary = i == 0 || !c[i - 1].is_ascii_alphanumeric();
-        let plus = c[i] == '+';
-        if boundary && (plus || c[i].is_ascii_digit() || c[i] == '(') {
-            let (mut j, mut end, mut digits) = (i + usize::from(plus), i, 0);
-            while j < c.len() {
-                if c[j].is_ascii_digit() {
-                    digits += 1;
-                    j += 1;
-                    end = j;
-                } else if joins(j) {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
-            if (plus && digits >= 7) || digits >= 9 {
-                out.push_str("[number]");
-                i = end;
-                continue;
+    let mut at = 0;
+    while at < chars.len() {
+        let rest: String = chars[at..].iter().take(3).collect();
+        let marker = if chars[at] == '+' {
+            1
+        } else if rest.eq_ignore_ascii_case("%2b") {
+            3
+        } else {
+            0
+        };
+        let mut digits = 0;
+        let mut last_digit_end = None;
+        let mut separators = 0;
+        for (k, c) in chars.iter().enumerate().skip(at + marker) {
+            if c.is_numeric() {
+                digits += 1;
+                separators = 0;
+                last_digit_end = Some(k + 1);
+            } else if is_separator(*c) && separators < 3 && (digits > 0 || marker > 0 || chars[at] == '(') {
+                separators += 1;
+            } else {
+                break;
             }
         }
-        out.push(c[i]);
-        i += 1;
+        let starts_here = marker > 0 || chars[at].is_numeric() || chars[at] == '(';
+        match last_digit_end {
+            Some(end) if starts_here && ((marker > 0 && digits >= 7) || digits >= 9) => {
+                out.push_str("[number]");
+                at = end;
+            }
+            _ => {
+                out.push(chars[at]);
+                at += 1;
+            }
+        }
     }
     out
 }
@@ -1049,7 +1053,10 @@ fn phone_number_like_runs_are_redacted_and_codes_and_dates_kept() {
         ("+491234 x", "+491234 x"),
         ("+4912345 x", "[number] x"),
         ("order #123456.", "order #123456."),
-        ("id abc1234567890", "id abc1234567890"),
+        ("id abc1234567890", "id abc[number]"),
+        ("tel%2B14255550123", "tel[number]"),
+        ("425 - 555 - 0123 or 425/555/0123", "[number] or [number]"),
+        ("(425)  555-0123", "[number]"),
     ];
     for (text, redacted) in cases {
         assert_eq!(redact(text), redacted, "{text}");

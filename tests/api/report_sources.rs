@@ -135,12 +135,18 @@ async fn a_report_reads_old_never_compacted_recent_and_open_hours() {
 }
 
 #[tokio::test]
-async fn a_report_window_must_be_forwards() {
-    let output = handler_command(shared_azurite(), &unique_containers())
-        .args(["report", "--from", "2026-12-02", "--to", "2026-12-01"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--from must be before --to"), "{stderr}");
+async fn a_report_window_must_be_forwards_and_at_most_ten_years() {
+    for (from, to, says) in [
+        ("2026-12-02", "2026-12-01", "--from must be before --to"),
+        ("2000-01-01", "2026-12-01", "longer than ten years"),
+        ("9998-12-31", "9999-12-31T23:30:00Z", "before the year 9999"),
+    ] {
+        let output = handler_command(shared_azurite(), &unique_containers())
+            .args(["report", "--from", from, "--to", to])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{from}..{to}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{from}..{to}: {stderr}");
+    }
 }
