@@ -17,9 +17,9 @@
 #[path = "../tests/api/helpers.rs"]
 mod helpers;
 
-use acs_event_archive::analytics::compact::{META_ANALYTICS_VERSION, META_SOURCES_DIGEST, META_SOURCE_COUNT};
+use acs_event_archive::analytics::compact::{file_metadata, PARQUET_CONTENT_TYPE};
 use acs_event_archive::analytics::parquet::{FileWriter, RowGroupLimits};
-use acs_event_archive::analytics::{hour_start, Partition, ANALYTICS_VERSION};
+use acs_event_archive::analytics::{hour_start, Partition};
 use acs_event_archive::archive::events::Family;
 use acs_event_archive::archive::layout::sha256_hex;
 use acs_event_archive::archive::record::prepare;
@@ -27,7 +27,7 @@ use acs_event_archive::config::{Config, Containers};
 use acs_event_archive::storage::{AzureBlobStore, BlobSink, JobBlob, WriteCondition, WriteOutcome};
 use acs_event_archive::traffic::{self, generate, TrafficOptions};
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
@@ -336,11 +336,7 @@ async fn upload(store: &AzureBlobStore, container: &str, hours: Vec<Hour>) -> (u
             writer.push(name, Some(*archived_at), body).unwrap();
         }
         let file = writer.finish().unwrap();
-        let metadata = HashMap::from([
-            (META_ANALYTICS_VERSION.to_owned(), ANALYTICS_VERSION.to_string()),
-            (META_SOURCE_COUNT.to_owned(), count),
-            (META_SOURCES_DIGEST.to_owned(), digest),
-        ]);
+        let metadata = file_metadata(hour.records.len(), &digest);
         encoded.push((partition.target_name(), metadata, file));
     }
     let files = encoded.len();
@@ -358,7 +354,7 @@ async fn upload(store: &AzureBlobStore, container: &str, hours: Vec<Hour>) -> (u
                 let blob = JobBlob {
                     container,
                     name: &name,
-                    content_type: "application/vnd.apache.parquet",
+                    content_type: PARQUET_CONTENT_TYPE,
                     metadata: &metadata,
                     condition,
                 };

@@ -25,6 +25,18 @@ pub const META_ANALYTICS_VERSION: &str = "analyticsversion";
 pub const META_SOURCE_COUNT: &str = "sourcecount";
 pub const META_SOURCES_DIGEST: &str = "sourcesdigest";
 
+/// The content type of every analytics file.
+pub const PARQUET_CONTENT_TYPE: &str = "application/vnd.apache.parquet";
+
+/// The blob metadata of an analytics file built from `source_count` records with this digest.
+pub fn file_metadata(source_count: usize, digest: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (META_ANALYTICS_VERSION.to_owned(), ANALYTICS_VERSION.to_string()),
+        (META_SOURCE_COUNT.to_owned(), source_count.to_string()),
+        (META_SOURCES_DIGEST.to_owned(), digest.to_owned()),
+    ])
+}
+
 /// How a compaction uses memory and storage.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -232,15 +244,11 @@ impl<'a, S: BlobSource + BlobSink> Compactor<'a, S> {
         let rows = file.rows();
         let rest = file.finish()?;
         bytes += rest.len() as u64;
-        let metadata = HashMap::from([
-            (META_ANALYTICS_VERSION.to_owned(), ANALYTICS_VERSION.to_string()),
-            (META_SOURCE_COUNT.to_owned(), listing.len().to_string()),
-            (META_SOURCES_DIGEST.to_owned(), digest.to_owned()),
-        ]);
+        let metadata = file_metadata(listing.len(), digest);
         let blob = JobBlob {
             container,
             name: &name,
-            content_type: "application/vnd.apache.parquet",
+            content_type: PARQUET_CONTENT_TYPE,
             metadata: &metadata,
             condition,
         };

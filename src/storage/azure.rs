@@ -20,7 +20,7 @@ use azure_storage_blob::models::{
     BlobClientAcquireLeaseOptions, BlobClientAcquireLeaseResultHeaders, BlobClientDownloadOptions,
     BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobContainerClientListBlobsOptions,
     BlockBlobClientCommitBlockListOptions, BlockBlobClientCommitBlockListResultHeaders,
-    BlockBlobClientUploadOptions, BlockLookupList, ListBlobsIncludeItem,
+    BlockBlobClientUploadOptions, BlockLookupList, ListBlobsIncludeItem, ListBlobsResponse,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::StreamExt;
@@ -35,6 +35,24 @@ pub struct AzureBlobStore {
 }
 
 impl AzureBlobStore {
+    /// The first page of a listing, `None` when the container does not exist (yet).
+    async fn first_page(
+        &self,
+        container: &str,
+        options: BlobContainerClientListBlobsOptions<'_>,
+    ) -> Result<Option<ListBlobsResponse>, StorageError> {
+        let mut pages = self
+            .container(container)
+            .list_blobs(Some(options))
+            .map_err(from_azure)?
+            .into_pages();
+        match pages.next().await {
+            None => Ok(None),
+            Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => Ok(None),
+            Some(page) => Ok(Some(page.map_err(from_azure)?.into_model().map_err(from_azure)?)),
+        }
+    }
+
     /// Builds one client per container, sharing one HTTP connection pool.
     /// `retry_within` bounds the SDK's own retries: they end inside the caller's budget, so the last
     /// attempt's error (connection refused, 403, ...) reaches the caller rather than a bare timeout.
@@ -334,15 +352,8 @@ impl BlobSource for AzureBlobStore {
             marker: marker.map(str::to_owned),
             ..Default::default()
         };
-        let mut pages = self
-            .container(container)
-            .list_blobs(Some(options))
-            .map_err(from_azure)?
-            .into_pages();
-        let page = match pages.next().await {
-            None => return Ok(ListPage::default()),
-            Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => return Ok(ListPage::default()),
-            Some(page) => page.map_err(from_azure)?.into_model().map_err(from_azure)?,
+        let Some(page) = self.first_page(container, options).await? else {
+            return Ok(ListPage::default());
         };
         let blobs = page
             .blob_items
@@ -370,21 +381,10 @@ impl BlobSource for AzureBlobStore {
             maxresults: Some(1),
             ..Default::default()
         };
-        let mut pages = self
-            .container(container)
-            .list_blobs(Some(options))
-            .map_err(from_azure)?
-            .into_pages();
-        match pages.next().await {
-            None => Ok(false),
-            Some(Err(e)) if error_code(&e) == Some("ContainerNotFound") => Ok(false),
-            Some(page) => Ok(!page
-                .map_err(from_azure)?
-                .into_model()
-                .map_err(from_azure)?
-                .blob_items
-                .is_empty()),
-        }
+        Ok(self
+            .first_page(container, options)
+            .await?
+            .is_some_and(|page| !page.blob_items.is_empty()))
     }
 
     async fn read(&self, container: &str, name: &str) -> Result<Option<ReadBlob>, StorageError> {

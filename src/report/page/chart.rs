@@ -173,12 +173,20 @@ fn draw_bars(out: &mut String, labels: &[String], values: &[u64], colours: &[RGB
 
 type DayCoord = Cartesian2d<SegmentedCoord<RangedCoordusize>, RangedCoordu64>;
 
-/// The x axis of a per-day chart: a label for at most a dozen days, so a month stays legible.
-fn day_axis(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, DayCoord>,
+/// A per-day chart of values up to `max` on `root`, its axes drawn: a label for at most a dozen
+/// days, so a month stays legible.
+fn day_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     days: &[String],
-) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    max: u64,
+) -> Result<ChartContext<'a, SVGBackend<'b>, DayCoord>, DrawingAreaErrorKind<std::io::Error>> {
     let n = days.len();
+    let mut chart = ChartBuilder::on(root)
+        .margin(8)
+        .margin_right(16)
+        .x_label_area_size(28)
+        .y_label_area_size(48)
+        .build_cartesian_2d((0..last_index(n)).into_segmented(), 0u64..axis_top(max))?;
     let formatter = |v: &SegmentValue<usize>| match v {
         SegmentValue::CenterOf(d) if *d < n => short_day(&days[*d]),
         _ => String::new(),
@@ -193,23 +201,15 @@ fn day_axis(
         .bold_line_style(GRID)
         .light_line_style(WHITE.mix(0.0))
         .label_style(label_style(13))
-        .draw()
+        .draw()?;
+    Ok(chart)
 }
 
 fn draw_stacked_days(out: &mut String, days: &[String], series: &[Series]) -> Drawn {
     let n = days.len();
     let totals: Vec<u64> = (0..n).map(|d| series.iter().map(|s| s.values[d]).sum()).collect();
     let root = SVGBackend::with_string(out, (WIDTH, DAYS_HEIGHT)).into_drawing_area();
-    let mut chart = ChartBuilder::on(&root)
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(28)
-        .y_label_area_size(48)
-        .build_cartesian_2d(
-            (0..last_index(n)).into_segmented(),
-            0u64..axis_top(*totals.iter().max().unwrap()),
-        )?;
-    day_axis(&mut chart, days)?;
+    let mut chart = day_chart(&root, days, totals.iter().copied().max().unwrap_or(0))?;
     let margin = gap(chart.plotting_area().dim_in_pixel().0 as f64 / n as f64);
     let mut segments = Vec::new();
     let mut rows = Vec::new();
@@ -245,13 +245,7 @@ fn draw_line_days(out: &mut String, days: &[String], series: &[Series]) -> Drawn
         .max()
         .unwrap_or(0);
     let root = SVGBackend::with_string(out, (WIDTH, DAYS_HEIGHT)).into_drawing_area();
-    let mut chart = ChartBuilder::on(&root)
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(28)
-        .y_label_area_size(48)
-        .build_cartesian_2d((0..last_index(n)).into_segmented(), 0u64..axis_top(max))?;
-    day_axis(&mut chart, days)?;
+    let mut chart = day_chart(&root, days, max)?;
     let mut rows = Vec::new();
     for s in series {
         let points: Vec<_> = (0..n).map(|d| (SegmentValue::CenterOf(d), s.values[d])).collect();
