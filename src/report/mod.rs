@@ -189,10 +189,7 @@ pub async fn build<S: BlobSource + BlobSink>(
             Ok(None) => return Err(ReportError::Vanished { name }),
             Err(cause) => return Err(ReportError::Read { name, cause }),
         };
-        let kind_of = Kind::of(kind).expect("a report kind");
-        let rows = read::fold_file(bytes.into(), kind_of, window.0, window.1, &mut figures)
-            .map_err(|cause| ReportError::Parquet { name, cause })?;
-        *rows_by_hour.entry(h).or_default() += rows;
+        *rows_by_hour.entry(h).or_default() += fold(kind, bytes, name, window, &mut figures)?;
     }
     drop(fetched);
 
@@ -218,10 +215,7 @@ pub async fn build<S: BlobSource + BlobSink>(
             else {
                 continue;
             };
-            let kind_of = Kind::of(kind).expect("a report kind");
-            let rows = read::fold_file(bytes.into(), kind_of, window.0, window.1, &mut figures)
-                .map_err(|cause| ReportError::Parquet { name, cause })?;
-            *rows_by_hour.entry(*h).or_default() += rows;
+            *rows_by_hour.entry(*h).or_default() += fold(kind, bytes, name, window, &mut figures)?;
         }
     }
 
@@ -294,6 +288,19 @@ impl DayProbe {
     }
 }
 
+/// Folds the rows of one file of `kind` in `window` (microseconds) into the figures.
+fn fold(
+    kind: &str,
+    bytes: Vec<u8>,
+    name: String,
+    window: (i64, i64),
+    figures: &mut Figures,
+) -> Result<u64, ReportError> {
+    let kind = Kind::of(kind).expect("a report kind");
+    read::fold_file(bytes.into(), kind, window.0, window.1, figures)
+        .map_err(|cause| ReportError::Parquet { name, cause })
+}
+
 /// The kinds the report reads, with their families.
 fn report_kinds() -> Vec<(Family, String)> {
     [Family::Sms, Family::AdvancedMessaging, Family::Chat]
@@ -333,10 +340,18 @@ async fn analytics_files<S: BlobSource>(
     let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
         return Ok(BTreeSet::new());
     };
+    // Only the dates the window spans: the longest prefix its first and last day share
+    // (`date=2026-09-` for September, `date=2026-` for a year).
+    let date = |h: &OffsetDateTime| format!("date={:04}-{:02}-{:02}", h.year(), u8::from(h.month()), h.day());
+    let (first_day, last_day) = (date(first), date(last));
+    let shared = first_day
+        .bytes()
+        .zip(last_day.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
     let mut found = BTreeSet::new();
     for (family, kind) in kinds {
-        // Names sort by date, so the listing can start at the window's first day.
-        let prefix = format!("{kind}/date=");
+        let prefix = format!("{kind}/{}", &first_day[..shared]);
         let mut marker: Option<String> = None;
         loop {
             let page = store
